@@ -125,6 +125,71 @@ def data_list() -> None:
         console.print(name)
 
 
+@app.command("train")
+def train(
+    config: Annotated[str, typer.Option(help="Preset name (fmnist-cgan, fmnist-dcgan, catalog-64) or a YAML path.")] = "fmnist-cgan",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue a run folder (or checkpoint) exactly.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="Start from a trained checkpoint's weights (fine-tuning).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where numbered run folders are created.")] = Path("runs"),
+    dry_run: Annotated[bool, typer.Option(help="Build data and models, print the resolved config, train nothing.")] = False,
+) -> None:
+    """Train a GAN on a prepared catalog. Multi-process: torchrun --nproc_per_node N -m prodgen.cli train ..."""
+    from prodgen.config import load_config
+    from prodgen.train.gan import train_gan
+
+    if resume is not None and init_from is not None:
+        raise ProdgenError("Use either --resume (continue a run) or --init-from (start a new run from its weights), not both.")
+    run_config = load_config(config, set_ or [])
+    result = train_gan(run_config, runs_root=runs_dir, resume=resume, init_from=init_from, dry_run=dry_run, console=console)
+    if not dry_run:
+        console.print(f"run folder: {result.run_dir}")
+
+
+def parse_conditions(category: str | None, attributes: list[str]) -> dict[str, str]:
+    query = {"category": category} if category else {}
+    for item in attributes:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ProdgenError(f"Invalid --attr {item!r}: use NAME=VALUE, e.g. colour=red")
+        query[key.strip()] = value.strip()
+    return query
+
+
+@app.command("generate")
+def generate(
+    model: Annotated[str, typer.Option(help="Shipped model name (e.g. fmnist-cgan), exported folder, run folder or checkpoint.")],
+    out: Annotated[Path, typer.Option(help="Folder for the PNG images and their grid.")],
+    category: Annotated[Optional[str], typer.Option(help="Category to generate (conditional models).")] = None,
+    attr: Annotated[Optional[list[str]], typer.Option(help="Attribute condition NAME=VALUE (repeatable).")] = None,
+    n: Annotated[int, typer.Option("-n", "--count", help="Number of images.")] = 16,
+    seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
+) -> None:
+    """Generate product images from a generator."""
+    from prodgen.generate.pipeline import ProductGenerator
+    from prodgen.imaging import make_grid, save_png
+
+    generator = ProductGenerator.load(model)
+    images = generator.sample(n, parse_conditions(category, attr or []), seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = (category or "sample").replace("/", "-").replace(" ", "_")
+    for i, image in enumerate(images):
+        save_png(image, out / f"{stem}-{seed}-{i:04d}.png")
+    save_png(make_grid(images, ncols=8), out / f"{stem}-{seed}-grid.png")
+    console.print(f"{n} images from {generator.source} written to {out}")
+
+
+@app.command("export")
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint) or checkpoint.")],
+    out: Annotated[Path, typer.Option(help="Folder for generator.safetensors + generator.json.")],
+) -> None:
+    """Export a run's EMA generator as safetensors + JSON, for generation and serving."""
+    from prodgen.generate.pipeline import ProductGenerator
+
+    console.print(f"exported to {ProductGenerator.load(run).export(out)}")
+
+
 def main_guard(command: Callable[[], object]) -> None:
     """Run a command; a ProdgenError becomes a one-line message and its exit code, not a traceback."""
     try:

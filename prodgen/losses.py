@@ -1,0 +1,122 @@
+"""GAN objectives and regularisers, chosen by name in the config.
+
+Each loss turns discriminator outputs into the D loss (real vs fake) and the G loss.
+Score maps (PatchGAN) are averaged like single scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from prodgen.errors import ProdgenError
+from prodgen.models.layers import DiscriminatorOutput
+
+
+class GANLoss:
+    """Non-saturating BCE (Goodfellow et al. 2014)."""
+
+    needs_real_for_generator = False
+
+    def discriminator(self, real: DiscriminatorOutput, fake: DiscriminatorOutput) -> torch.Tensor:
+        return F.softplus(-real.logits).mean() + F.softplus(fake.logits).mean()
+
+    def generator(self, fake: DiscriminatorOutput, real: DiscriminatorOutput | None = None) -> torch.Tensor:
+        return F.softplus(-fake.logits).mean()
+
+
+class HingeLoss(GANLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018)."""
+
+    def discriminator(self, real, fake):
+        return F.relu(1 - real.logits).mean() + F.relu(1 + fake.logits).mean()
+
+    def generator(self, fake, real=None):
+        return -fake.logits.mean()
+
+
+class LeastSquaresLoss(GANLoss):
+    """LSGAN (Mao et al. 2017) with targets 1 (real) and 0 (fake)."""
+
+    def discriminator(self, real, fake):
+        return 0.5 * ((real.logits - 1) ** 2).mean() + 0.5 * (fake.logits**2).mean()
+
+    def generator(self, fake, real=None):
+        return 0.5 * ((fake.logits - 1) ** 2).mean()
+
+
+class WassersteinLoss(GANLoss):
+    """WGAN critic loss; pair it with the gradient penalty (`wgan-gp`, Gulrajani et al. 2017)."""
+
+    def discriminator(self, real, fake):
+        return fake.logits.mean() - real.logits.mean()
+
+    def generator(self, fake, real=None):
+        return -fake.logits.mean()
+
+
+def _mixed_rbf_kernel(a: torch.Tensor, b: torch.Tensor, sigmas: tuple[float, ...] = (1, 2, 4, 8, 16)) -> torch.Tensor:
+    distances = torch.cdist(a, b).pow(2)
+    return sum(torch.exp(-distances / (2 * s * s)) for s in sigmas)
+
+
+def mmd_squared(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Biased MMD^2 between two feature batches under a mixture of RBF kernels."""
+    return _mixed_rbf_kernel(x, x).mean() + _mixed_rbf_kernel(y, y).mean() - 2 * _mixed_rbf_kernel(x, y).mean()
+
+
+class KernelMMDLoss(GANLoss):
+    """MMD GAN (Li et al. 2017; Binkowski et al. 2018): D learns features in which real and fake
+    batches differ most under a fixed kernel, G minimises that discrepancy."""
+
+    needs_real_for_generator = True
+
+    def discriminator(self, real, fake):
+        return -mmd_squared(real.features, fake.features)
+
+    def generator(self, fake, real=None):
+        if real is None:
+            raise ValueError("the MMD generator loss needs the real batch's features")
+        return mmd_squared(real.features.detach(), fake.features)
+
+
+LOSSES: dict[str, Callable[[], GANLoss]] = {
+    "bce": GANLoss,
+    "hinge": HingeLoss,
+    "lsgan": LeastSquaresLoss,
+    "wgan-gp": WassersteinLoss,
+    "mmd": KernelMMDLoss,
+}
+
+
+def build_loss(name: str) -> GANLoss:
+    if name not in LOSSES:
+        raise ProdgenError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+    return LOSSES[name]()
+
+
+def _input_gradients(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    (gradients,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    return gradients.flatten(1)
+
+
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    gradients = _input_gradients(discriminator(mixed, conditions).logits, mixed)
+    return ((gradients.norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(discriminator, real: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): squared gradient norm of D on real data; the caller scales by gamma/2."""
+    real = real.detach().requires_grad_(True)
+    gradients = _input_gradients(discriminator(real, conditions).logits, real)
+    return gradients.pow(2).sum(dim=1).mean()
+
+
+def auxiliary_classification_loss(output: DiscriminatorOutput, conditions: torch.Tensor) -> torch.Tensor:
+    """AC-GAN (Odena et al. 2017): cross-entropy of each condition's classifier head."""
+    return sum(F.cross_entropy(logits, conditions[:, i]) for i, logits in enumerate(output.aux_logits))

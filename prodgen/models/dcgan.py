@@ -1,0 +1,67 @@
+"""The classic DCGAN (Radford et al. 2016): the reference baseline.
+
+Generator: transposed convolutions + BatchNorm + ReLU, Tanh output.
+Discriminator: strided convolutions + LeakyReLU (BatchNorm inside), no pooling.
+Conditions, when given, are embedded and concatenated to z (and projected in D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from prodgen.models.layers import ConditionEmbedding, DiscriminatorHead, DiscriminatorOutput, plan_resolution
+from prodgen.models.registry import register_discriminator, register_generator
+
+
+def _init_dcgan(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+@register_generator("dcgan")
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, **_ignored):
+        super().__init__()
+        base_h, base_w, doublings = plan_resolution(height, width)
+        self.z_dim = z_dim
+        self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
+        widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_dcgan)
+
+    def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(conditions)], dim=1)
+        return self.net(z[:, :, None, None])
+
+
+@register_discriminator("dcgan")
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, auxiliary: bool = False, **_ignored):
+        super().__init__()
+        base_h, base_w, doublings = plan_resolution(height, width)
+        widths = [width_mult * 2**i for i in range(doublings)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+        self.net = nn.Sequential(*layers)
+        # the classic last layer, a convolution over the whole base map, is a linear map of the flattened features
+        self.head = DiscriminatorHead(widths[-1] * base_h * base_w, cardinalities, projection=True, auxiliary=auxiliary, sn=False)
+        self.apply(_init_dcgan)
+
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> DiscriminatorOutput:
+        return self.head(self.net(x).flatten(1), conditions)

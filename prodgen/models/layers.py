@@ -1,0 +1,119 @@
+"""Building blocks shared by the architectures: conditioning, self-attention, resolution planning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from prodgen.errors import ProdgenError
+
+
+def plan_resolution(height: int, width: int, max_doublings: int = 5, min_base: int = 3) -> tuple[int, int, int]:
+    """(base_height, base_width, doublings): the most 2x up-samplings that reach (height, width)
+    exactly from a base of at least `min_base` px, so one class serves 28, 32, 64, 64x80 and 128."""
+    for doublings in range(max_doublings, 0, -1):
+        scale = 2**doublings
+        if height % scale == 0 and width % scale == 0 and min(height, width) // scale >= min_base:
+            return height // scale, width // scale, doublings
+    raise ProdgenError(f"Cannot build a generator for {width}x{height}: each side must be a multiple of 2 times at least {min_base} px.")
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    return spectral_norm(module) if enabled else module
+
+
+class ConditionEmbedding(nn.Module):
+    """One embedding table per condition (category, colour, material, ...); the vectors are summed,
+    so any combination of values can be asked for."""
+
+    def __init__(self, cardinalities: Sequence[int], dim: int, init_value: float = 0.0, sn: bool = False):
+        super().__init__()
+        self.tables = nn.ModuleList()
+        for n in cardinalities:
+            table = nn.Embedding(n, dim)
+            nn.init.normal_(table.weight, mean=init_value, std=0.02)
+            self.tables.append(maybe_sn(table, sn))
+
+    def forward(self, conditions: torch.Tensor) -> torch.Tensor:
+        return sum(table(conditions[:, i]) for i, table in enumerate(self.tables))
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias come from the conditions (Miyato & Koyama 2018)."""
+
+    def __init__(self, channels: int, cardinalities: Sequence[int]):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=not cardinalities)
+        self.conditional = bool(cardinalities)
+        if self.conditional:
+            self.gain = ConditionEmbedding(cardinalities, channels)
+            self.bias = ConditionEmbedding(cardinalities, channels)
+            for table in self.gain.tables:
+                nn.init.zeros_(table.weight)
+            for table in self.bias.tables:
+                nn.init.zeros_(table.weight)
+
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        out = self.norm(x)
+        if not self.conditional:
+            return out
+        gain = 1 + self.gain(conditions)[:, :, None, None]
+        return out * gain + self.bias(conditions)[:, :, None, None]
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention (Zhang et al. 2019), starting as the identity (gamma = 0)."""
+
+    def __init__(self, channels: int, sn: bool = True):
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.query = maybe_sn(nn.Conv2d(channels, inner, 1, bias=False), sn)
+        self.key = maybe_sn(nn.Conv2d(channels, inner, 1, bias=False), sn)
+        self.value = maybe_sn(nn.Conv2d(channels, max(1, channels // 2), 1, bias=False), sn)
+        self.out = maybe_sn(nn.Conv2d(max(1, channels // 2), channels, 1, bias=False), sn)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        query = self.query(x).flatten(2).transpose(1, 2)
+        key = nn.functional.max_pool2d(self.key(x), 2).flatten(2) if min(h, w) >= 4 else self.key(x).flatten(2)
+        value = nn.functional.max_pool2d(self.value(x), 2).flatten(2) if min(h, w) >= 4 else self.value(x).flatten(2)
+        attention = torch.softmax(query @ key, dim=-1)
+        attended = (value @ attention.transpose(1, 2)).view(b, -1, h, w)
+        return x + self.gamma * self.out(attended)
+
+
+class DiscriminatorOutput(tuple):
+    """(logits, features, aux_logits): the realness score (B,) or a patch map, pooled features
+    (B, F) for feature-space losses, and one auxiliary-classifier logit tensor per condition."""
+
+    __slots__ = ()
+
+    def __new__(cls, logits: torch.Tensor, features: torch.Tensor, aux_logits: list[torch.Tensor] | None):
+        return super().__new__(cls, (logits, features, aux_logits))
+
+    logits = property(lambda self: self[0])
+    features = property(lambda self: self[1])
+    aux_logits = property(lambda self: self[2])
+
+
+class DiscriminatorHead(nn.Module):
+    """Turns pooled features into a score: a linear output, the projection term of
+    Miyato & Koyama (2018) for each condition, and optionally AC-GAN classifiers."""
+
+    def __init__(self, features: int, cardinalities: Sequence[int], projection: bool, auxiliary: bool, sn: bool):
+        super().__init__()
+        self.linear = maybe_sn(nn.Linear(features, 1), sn)
+        self.projection = ConditionEmbedding(cardinalities, features, sn=sn) if projection and cardinalities else None
+        self.auxiliary = nn.ModuleList(maybe_sn(nn.Linear(features, n), sn) for n in cardinalities) if auxiliary else None
+
+    def forward(self, pooled: torch.Tensor, conditions: torch.Tensor | None, score_map: torch.Tensor | None = None) -> DiscriminatorOutput:
+        logits = self.linear(pooled).squeeze(1) if score_map is None else score_map
+        if self.projection is not None:
+            bonus = (self.projection(conditions) * pooled).sum(dim=1)
+            logits = logits + (bonus if score_map is None else bonus.view(-1, *([1] * (score_map.dim() - 1))))
+        aux = [head(pooled) for head in self.auxiliary] if self.auxiliary is not None else None
+        return DiscriminatorOutput(logits, pooled, aux)

@@ -1,0 +1,198 @@
+"""The GAN engine on a tiny synthetic catalog: training, checkpoints, resume, guards, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from prodgen.config import load_config, validate_config
+from prodgen.data import PrepSettings, prepare_folder
+from prodgen.errors import ProdgenError
+from prodgen.generate import ProductGenerator
+from prodgen.train import checkpoint as ckpt
+from prodgen.train.gan import TrainingDiverged, train_gan
+
+from .conftest import write_category_folder
+
+TINY = {
+    "name": "tiny",
+    "data": {"catalog": "tiny", "conditions": ["category"]},
+    "model": {"generator": "resnet", "discriminator": "projection", "z_dim": 8, "g_width": 16, "d_width": 8},
+    "loss": {"kind": "hinge"},
+    "train": {"batch_size": 8, "steps": 6, "seed": 3, "threads": 1},
+    "eval": {"every": 3, "samples": 100, "sample_every": 3, "log_every": 1, "checkpoint_every": 3, "keep_last": 2, "patience": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    """A 16x16 colour catalog of two categories, with its feature network fitted once."""
+    home = tmp_path_factory.mktemp("home")
+    source = tmp_path_factory.mktemp("src")
+    write_category_folder(source, {"boots": 30, "caps": 30}, size=(20, 20))
+    saved = os.environ.get("PRODGEN_HOME")
+    os.environ["PRODGEN_HOME"] = str(home)
+    try:
+        catalog = prepare_folder(source, "tiny", PrepSettings(width=16, height=16, channels=3)).catalog
+        from prodgen.metrics.features import fit_feature_network
+
+        fit_feature_network(catalog, epochs=2, show_progress=False)
+        yield home
+    finally:
+        if saved is None:
+            os.environ.pop("PRODGEN_HOME", None)
+        else:
+            os.environ["PRODGEN_HOME"] = saved
+
+
+@pytest.fixture
+def tiny(tiny_home, monkeypatch):
+    monkeypatch.setenv("PRODGEN_HOME", str(tiny_home))
+    return tiny_home
+
+
+def config(**overrides):
+    tree = json.loads(json.dumps(TINY))
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        tree[section][key] = value
+    return validate_config(tree)
+
+
+def losses(run_dir: Path) -> dict[int, tuple[float, float]]:
+    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    return {row["step"]: (row["d_loss"], row["g_loss"]) for row in rows}
+
+
+def test_tiny_run_writes_checkpoints_samples_scores_and_logs(tiny, tmp_path):
+    result = train_gan(config(), runs_root=tmp_path / "runs", show_progress=False)
+    run = result.run_dir
+    assert run.name == "00001-tiny" and result.step == 6
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["g_width"] == 16
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["ckpt-0000003", "ckpt-0000006"]
+    assert (run / "samples" / "step-0000006.png").exists() and any((run / "tensorboard").iterdir())
+    history = json.loads((run / "history.json").read_text())
+    assert [h["step"] for h in history] == [3, 6] and all(h["fid"] > 0 for h in history)
+    best = json.loads((run / ckpt.BEST_POINTER).read_text())
+    assert best["value"] == min(h["fid"] for h in history)
+    state = json.loads((run / "ckpt-0000006" / ckpt.STATE).read_text())
+    assert state["step"] == 6 and "opt_g" in state["optimizers"]
+    tensors = ckpt.read_checkpoint(run / "ckpt-0000006").tensors
+    assert any(k.startswith("opt_d.") for k in tensors) and "rng.rank0" in tensors
+
+    generator = ProductGenerator.load(run)
+    images = generator.sample(5, {"category": "caps"}, seed=1)
+    assert images.shape == (5, 16, 16, 3) and images.dtype.name == "uint8"
+    assert (generator.sample(5, {"category": "caps"}, seed=1) == images).all()
+    exported = ProductGenerator.load(generator.export(tmp_path / "export"))
+    assert (exported.sample(5, {"category": "caps"}, seed=1) == images).all()
+    with pytest.raises(ProdgenError, match="Unknown category"):
+        generator.sample(2, {"category": "hats"})
+
+
+def test_resume_continues_exactly(tiny, tmp_path):
+    straight = train_gan(config(), runs_root=tmp_path / "a", show_progress=False)
+    half = train_gan(config(train__steps=3), runs_root=tmp_path / "b", show_progress=False)
+    resumed = train_gan(config(), resume=half.run_dir, show_progress=False)
+    assert resumed.run_dir == half.run_dir and resumed.step == 6
+    expected, got = losses(straight.run_dir), losses(resumed.run_dir)
+    assert [got[s] for s in (4, 5, 6)] == [expected[s] for s in (4, 5, 6)]
+
+
+def test_resume_refuses_changed_hyperparameters(tiny, tmp_path):
+    run = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    with pytest.raises(ProdgenError, match=r"train.lr_g: 0.0002 -> 0.001"):
+        train_gan(config(train__lr_g=1e-3), resume=run, show_progress=False)
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tiny, tmp_path, monkeypatch):
+    run = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    before = ckpt.latest_checkpoint(run)
+
+    def crash(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(ckpt, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.write_checkpoint(run, 4, {"x": torch.zeros(2)}, {"step": 4})
+    assert ckpt.latest_checkpoint(run) == before
+    assert not list(run.glob(".ckpt-*"))
+    assert ckpt.read_checkpoint(before).step == 3
+
+
+def test_nan_guard_stops_and_names_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    from prodgen import losses as loss_module
+
+    real_generator_loss = loss_module.HingeLoss.generator
+    calls = {"n": 0}
+
+    def poisoned(self, fake, real=None):
+        calls["n"] += 1
+        value = real_generator_loss(self, fake, real)
+        return value * float("nan") if calls["n"] > 3 else value
+
+    monkeypatch.setattr(loss_module.HingeLoss, "generator", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"ckpt-0000003") as caught:
+        train_gan(config(train__steps=20, train__nan_patience=2), runs_root=tmp_path, show_progress=False)
+    assert "2 consecutive steps" in str(caught.value)
+
+
+def test_init_from_fine_tunes_on_another_run(tiny, tmp_path):
+    source = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    tuned = train_gan(config(train__steps=3, train__seed=9), runs_root=tmp_path, init_from=ckpt.latest_checkpoint(source), show_progress=False)
+    assert tuned.run_dir != source and tuned.step == 3
+
+
+def test_dry_run_writes_nothing(tiny, tmp_path):
+    result = train_gan(config(), runs_root=tmp_path / "runs", dry_run=True, show_progress=False)
+    assert result.stopped_because == "dry run" and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.lr_g=-1"], "train.lr_g"),
+        (["model.colour=red"], "model.colour"),
+        (["loss.kind=wasserstein"], "loss.kind"),
+        (["train.betas=[0.5, 1.5]"], "betas"),
+        (["oops"], "KEY=VALUE"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, message):
+    with pytest.raises(ProdgenError, match=message):
+        load_config("fmnist-cgan", overrides)
+
+
+def test_presets_load_and_overrides_apply():
+    cfg = load_config("fmnist-cgan", ["train.lr_g=1e-4", "data.augment=[translation, cutout]"])
+    assert cfg.train.lr_g == 1e-4 and cfg.data.augment == ["translation", "cutout"]
+    assert load_config("fmnist-dcgan").model.generator == "dcgan"
+    assert load_config("catalog-64").data.augment == ["translation", "color", "cutout"]
+    with pytest.raises(ProdgenError, match="Unknown preset"):
+        load_config("fmnist-nope")
+
+
+def test_two_process_gloo_run(tiny, tmp_path):
+    config_path = tmp_path / "tiny.yaml"
+    tree = json.loads(json.dumps(TINY))
+    tree["train"]["steps"] = 4
+    config_path.write_text(yaml.safe_dump(tree))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        "-m", "prodgen.cli", "train", "--config", str(config_path), "--runs-dir", str(tmp_path / "runs"),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    state = json.loads((ckpt.latest_checkpoint(run_dir) / ckpt.STATE).read_text())
+    assert state["world_size"] == 2 and state["step"] == 4
+    tensors = ckpt.read_checkpoint(run_dir).tensors
+    assert "rng.rank1" in tensors and not torch.equal(tensors["rng.rank0"], tensors["rng.rank1"])
