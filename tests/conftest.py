@@ -48,7 +48,7 @@ def write_category_folder(root: Path, categories: dict[str, int], size: tuple[in
     seed = start_seed
     for category, count in categories.items():
         (root / category).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
+        for _ in range(count):
             path = root / category / f"item {seed}.png"
             product_photo(*size, seed=seed).save(path)
             written.append(path)

@@ -196,3 +196,28 @@ def test_two_process_gloo_run(tiny, tmp_path):
     assert state["world_size"] == 2 and state["step"] == 4
     tensors = ckpt.read_checkpoint(run_dir).tensors
     assert "rng.rank1" in tensors and not torch.equal(tensors["rng.rank0"], tensors["rng.rank1"])
+
+
+def test_cli_generate_export_and_eval_a_trained_run(tiny, tmp_path):
+    from typer.testing import CliRunner
+
+    from prodgen.cli import app
+
+    run = train_gan(config(train__steps=3), runs_root=tmp_path / "runs", show_progress=False).run_dir
+    runner = CliRunner()
+    made = runner.invoke(app, ["generate", "--model", str(run), "--category", "boots", "-n", "6", "--seed", "7", "--out", str(tmp_path / "gen")])
+    assert made.exit_code == 0, made.output
+    assert len(list((tmp_path / "gen").glob("boots-7-0*.png"))) == 6 and (tmp_path / "gen" / "boots-7-grid.png").exists()
+
+    exported = runner.invoke(app, ["export", str(run), "--out", str(tmp_path / "model")])
+    assert exported.exit_code == 0, exported.output
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {"generator.safetensors", "generator.json"}
+
+    scored = runner.invoke(app, ["eval", "run", "--model", str(tmp_path / "model"), "--count", "120", "--metrics", "fid,class_consistency",
+                                 "--reference", "test", "--out", str(tmp_path / "report")])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["num_samples"] == 120 and report["conditional"] and 0 <= report["metrics"]["class_consistency"] <= 1
+
+    wrong = runner.invoke(app, ["generate", "--model", str(run), "--category", "hats", "--out", str(tmp_path / "x")])
+    assert wrong.exit_code != 0 and "Unknown category 'hats'" in str(wrong.exception)

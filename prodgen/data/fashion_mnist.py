@@ -16,7 +16,7 @@ import struct
 import subprocess
 import tarfile
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +195,7 @@ def prepare_fashion_mnist(idx_dir: str | Path | None = None) -> Catalog:
             "content_sha256": content_sha256(images, labels),
             "preprocessing": {"width": 28, "height": 28, "channels": 1, "fit": "none", "background": "black"},
             "split_fractions": {"train": 0.9, "val": 0.1, "test": "official 10,000 test images"},
-            "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "prepared_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
     save_catalog(catalog)

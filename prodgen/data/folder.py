@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -255,7 +255,7 @@ def prepare_folder(
             "split_fractions": fractions,
             "split_seed": seed,
             "skipped": len(skipped),
-            "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "prepared_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
     root = save_catalog(catalog)

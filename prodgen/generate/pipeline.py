@@ -35,7 +35,7 @@ class ProductGenerator:
         self.conditions = Conditions(spec["conditions"]["names"], spec["conditions"]["values"])
 
     @classmethod
-    def load(cls, model: str | Path) -> "ProductGenerator":
+    def load(cls, model: str | Path) -> ProductGenerator:
         path = Path(model)
         if not path.exists() and str(model) in shipped_models():
             path = SHIPPED_DIR / str(model)
@@ -51,7 +51,7 @@ class ProductGenerator:
         raise ProdgenError(f"No generator at {model!r}: give a shipped model name ({shipped}), an exported folder, a run folder or a checkpoint.")
 
     @classmethod
-    def _from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, spec: dict[str, Any], source: str) -> "ProductGenerator":
+    def _from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, spec: dict[str, Any], source: str) -> ProductGenerator:
         module = build_from_spec(spec)
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         return cls(module, spec, source)

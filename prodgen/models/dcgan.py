@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from prodgen.models.layers import ConditionEmbedding, DiscriminatorHead, DiscriminatorOutput, plan_resolution
+from prodgen.models.layers import ConditionEmbedding, DiscriminatorHead, DiscriminatorOutput, maybe_sn, plan_resolution
 from prodgen.models.registry import register_discriminator, register_generator
 
 
@@ -51,17 +51,38 @@ class DCGANGenerator(nn.Module):
 
 @register_discriminator("dcgan")
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, auxiliary: bool = False, **_ignored):
+    """With `spectral_norm`, BatchNorm gives way to spectral normalisation: the "standard CNN"
+    discriminator of Miyato et al. (2018), cheap on CPUs because it downsamples at once."""
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        cardinalities: Sequence[int] = (),
+        width_mult: int = 64,
+        auxiliary: bool = False,
+        spectral_norm: bool = False,
+        **_ignored,
+    ):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         widths = [width_mult * 2**i for i in range(doublings)]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels, widths[0], 4, 2, 1, bias=spectral_norm), spectral_norm), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spectral_norm), spectral_norm)]
+            layers += [nn.LeakyReLU(0.2, True)] if spectral_norm else [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers)
         # the classic last layer, a convolution over the whole base map, is a linear map of the flattened features
-        self.head = DiscriminatorHead(widths[-1] * base_h * base_w, cardinalities, projection=True, auxiliary=auxiliary, sn=False)
-        self.apply(_init_dcgan)
+        self.head = DiscriminatorHead(widths[-1] * base_h * base_w, cardinalities, projection=True, auxiliary=auxiliary, sn=spectral_norm)
+        if not spectral_norm:
+            self.apply(_init_dcgan)
 
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> DiscriminatorOutput:
         return self.head(self.net(x).flatten(1), conditions)
+
+
+@register_discriminator("sn-dcgan")
+class SNDCGANDiscriminator(DCGANDiscriminator):
+    def __init__(self, **kwargs):
+        super().__init__(**{**kwargs, "spectral_norm": True})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.nn import functional as F
 
 
 def _color(x: torch.Tensor) -> torch.Tensor:

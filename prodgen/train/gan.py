@@ -33,6 +33,9 @@ from prodgen.train.augment import diff_augment
 from prodgen.train.data import BatchStream, TrainingData, crop_to
 from prodgen.train.runs import new_run_dir
 
+# The score each selectable metric reports as its headline value.
+SELECTION_KEYS = {"fid": "fid", "kid": "kid_mean"}
+
 
 class TrainingDiverged(ProdgenError):
     """Too many consecutive non-finite losses."""
@@ -276,7 +279,7 @@ def train_gan(
                 raise ProdgenError(
                     f"Refusing to resume {checkpoint.path}: the config differs from the checkpoint's in\n  "
                     + "\n  ".join(changes)
-                    + "\nStart a new run, or resume with the checkpoint's config (only train.steps, train.max_minutes and eval.patience may change)."
+                    + "\nStart a new run, or resume with the checkpoint's config (only train.steps, train.max_minutes, train.threads and eval.patience may change)."
                 )
             trainer.restore(checkpoint)
             stream.load_state_dict(checkpoint.state["stream"])
@@ -311,7 +314,9 @@ def train_gan(
             tensors.update({"fixed.z": fixed_z, "fixed.codes": fixed_codes})
             payload = dict(state, step=step, config=config.model_dump(mode="json"), generator=trainer.spec,
                            stream=stream.state_dict(), optimizers=optimizer_meta, world_size=env.world_size)
-            return ckpt.write_checkpoint(run_dir, step, tensors, payload)
+            path = ckpt.write_checkpoint(run_dir, step, tensors, payload)
+            ckpt.prune_checkpoints(run_dir, config.eval.keep_last)  # the newest is always kept, so a new best survives
+            return path
 
         step, bad_steps, stopped = state["step"], 0, "finished all steps"
         saved_step = step if resume is not None else -1
@@ -369,7 +374,7 @@ def train_gan(
                 improved = False
                 if is_eval and env.is_main and evaluator is not None:
                     scores = _validate(evaluator, trainer, data, val_codes, config)
-                    value = scores[config.eval.metric]
+                    value = scores.pop("selection")
                     state["history"].append({"step": step, "seconds": round(elapsed, 1), **scores})
                     for key, metric in scores.items():
                         writer.add_scalar(f"val/{key}", metric, step)
@@ -388,7 +393,6 @@ def train_gan(
                         last_good = str(path)
                         if improved:
                             ckpt.mark_best(run_dir, path, config.eval.metric, state["best"]["value"], step)
-                        ckpt.prune_checkpoints(run_dir, config.eval.keep_last)
                 if distributed.broadcast_object(state["evals_since_best"] >= config.eval.patience, env):
                     stopped = f"early stop: no {config.eval.metric} improvement in {config.eval.patience} evaluations"
                     break
@@ -445,9 +449,11 @@ def _make_evaluator(catalog, config: RunConfig, say):
 def _validate(evaluator, trainer: GANTrainer, data: TrainingData, codes: torch.Tensor, config: RunConfig) -> dict[str, float]:
     images = sample_images(trainer.G_ema, trainer.spec, codes, seed=config.train.seed)
     labels = _category_labels(data, codes)
-    metrics = ["fid", "kid"] + (["class_consistency"] if labels is not None else [])
+    metrics = [config.eval.metric] + (["class_consistency"] if labels is not None else [])
     result = evaluator.evaluate(images, labels, metrics=metrics, floors=False)
-    return {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float))}
+    scores = {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float))}
+    scores["selection"] = scores[SELECTION_KEYS[config.eval.metric]]
+    return scores
 
 
 def _tensorboard(run_dir: Path):

@@ -1,0 +1,133 @@
+"""Benchmark: GAN presets trained for the same wall-clock time, then scored on 10,000 samples
+against the test split in the catalog's feature space; plus steady-state training throughput.
+
+    .venv/bin/python benchmarks/bench_train.py run --preset fmnist-cgan --minutes 30 --threads 2
+    .venv/bin/python benchmarks/bench_train.py throughput --preset fmnist-dcgan --steps 40
+    .venv/bin/python benchmarks/bench_train.py score RUN_DIR [RUN_DIR ...]   # final evaluation
+    .venv/bin/python benchmarks/bench_train.py plot RUN_DIR [RUN_DIR ...]    # FID against wall-clock
+    .venv/bin/python benchmarks/bench_train.py ship RUN_DIR --name fmnist-cgan --command "..."
+
+Results go to benchmarks/results/ (JSON, PNG); benchmarks/RESULTS.md records them by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+import typer
+
+from prodgen.config import load_config
+from prodgen.data import load_catalog
+from prodgen.fileio import write_json_atomic
+from prodgen.generate import ProductGenerator
+from prodgen.generate.evaluation import evaluate_generator
+from prodgen.train.data import BatchStream, TrainingData
+from prodgen.train.distributed import DistributedEnv
+from prodgen.train.gan import GANTrainer, train_gan
+
+RESULTS = Path(__file__).resolve().parent / "results"
+app = typer.Typer(no_args_is_help=True)
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+@app.command()
+def run(preset: str, minutes: float = 30.0, threads: int = 2, runs_dir: Path = Path("runs/bench"),
+        set_: list[str] | None = typer.Option(None, "--set")) -> None:
+    """Train one preset for a fixed wall-clock budget (validation FID recorded over time)."""
+    overrides = [f"train.max_minutes={minutes}", f"train.threads={threads}", "train.steps=10000000", *(set_ or [])]
+    config = load_config(preset, overrides)
+    result = train_gan(config, runs_root=runs_dir)
+    print(json.dumps({"run_dir": str(result.run_dir), "step": result.step, "best": result.best, "stopped": result.stopped_because}))
+
+
+@app.command()
+def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2) -> None:
+    """Real images per second of the training step alone (no evaluation, logging or checkpoints)."""
+    torch.set_num_threads(threads)
+    config = load_config(preset)
+    data = TrainingData(load_catalog(config.data.catalog), config.data)
+    trainer = GANTrainer(config, data, DistributedEnv())
+    stream = BatchStream(len(data), config.train.batch_size, 0, 1, config.train.seed)
+
+    def step() -> None:
+        for _ in range(config.train.n_dis):
+            real, codes = data.batch(stream.next())
+            trainer.discriminator_step(real, trainer._codes(codes))
+        trainer.generator_step(real, trainer._codes(codes))
+
+    for _ in range(warmup):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - started
+    figures = {"preset": preset, "batch_size": config.train.batch_size, "model_size": data.model_size, "steps": steps,
+               "seconds": round(seconds, 2), "real_images_per_second": round(steps * config.train.batch_size * config.train.n_dis / seconds, 1),
+               "machine": machine()}
+    print(json.dumps(figures))
+    write_json_atomic(RESULTS / f"throughput-{preset}.json", figures)
+
+
+@app.command()
+def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool = True) -> None:
+    """Final scores of each run's best checkpoint on `count` samples against the test split, with floors."""
+    torch.set_num_threads(threads)
+    for run_dir in run_dirs:
+        generator = ProductGenerator.load(run_dir)
+        catalog = load_catalog(generator.spec["catalog"])
+        out = RESULTS / f"report-{run_dir.name}"
+        result = evaluate_generator(generator, catalog, count=count, split="test", out_dir=out, include_cas=cas)
+        summary = {"run": str(run_dir), "checkpoint": generator.source, "metrics": result["metrics"], "floors": result["floors"],
+                   "seconds": result["seconds"], "machine": machine()}
+        write_json_atomic(RESULTS / f"scores-{run_dir.name}.json", summary)
+        print(json.dumps(summary, indent=1))
+
+
+@app.command()
+def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: str = "fid") -> None:
+    """Validation FID against wall-clock minutes for each run, one line each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for run_dir in run_dirs:
+        history = json.loads((run_dir / "history.json").read_text())
+        axis.plot([h["seconds"] / 60 for h in history], [h[metric] for h in history], marker="o", label=run_dir.name)
+    axis.set_xlabel("wall-clock minutes (2 CPU cores)")
+    axis.set_ylabel(f"validation {metric.upper()} (domain features, val split)")
+    axis.set_yscale("log")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    print(f"plot: {out}")
+
+
+@app.command()
+def ship(run_dir: Path, name: str, command: str) -> None:
+    """Export a run's best EMA generator into prodgen/assets/models/NAME with its model card."""
+    from prodgen.generate.card import model_card, write_model_card
+    from prodgen.generate.pipeline import SHIPPED_DIR
+
+    generator = ProductGenerator.load(run_dir)
+    scores_file = RESULTS / f"scores-{run_dir.name}.json"
+    scores = json.loads(scores_file.read_text()) if scores_file.exists() else None
+    target = generator.export(SHIPPED_DIR / name)
+    write_model_card(target, model_card(generator, command, scores))
+    print(f"shipped {generator.source} as {target}")
+
+
+if __name__ == "__main__":
+    app()

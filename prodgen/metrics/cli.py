@@ -1,0 +1,113 @@
+"""`prodgen eval`: fit the domain feature network and write evaluation reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prodgen.data.catalog import load_catalog
+from prodgen.errors import ProdgenError
+from prodgen.metrics.evaluate import REFERENCE_SPLITS, REPORT_METRICS
+from prodgen.metrics.features import cached_network_dir, fit_feature_network
+from prodgen.metrics.inception import check_inception_weights
+from prodgen.metrics.registry import EvalOptions, get_metric, list_metrics
+from prodgen.metrics.report import VALUE_GUIDE
+from prodgen.metrics.samples import load_samples, validate_samples
+
+eval_app = typer.Typer(help="Evaluate generated product images against a catalog.", no_args_is_help=True)
+console = Console()
+
+
+@eval_app.command("fit-features")
+def fit_features(
+    data: str = typer.Option("fashion-mnist", "--data", help="Catalog name."),
+    epochs: int = typer.Option(10, help="Most epochs; training stops earlier when val accuracy stalls."),
+    patience: int = typer.Option(3, help="Epochs without val improvement before stopping."),
+    batch_size: int = typer.Option(128, help="Training batch size."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path | None = typer.Option(None, help="Where to save; default the cache, $PRODGEN_HOME/features/NAME."),
+) -> None:
+    """Train the catalog's feature network (a CNN classifier) whose embedding the metrics use."""
+    catalog = load_catalog(data)
+    command = f"prodgen eval fit-features --data {data} --epochs {epochs} --patience {patience} --batch-size {batch_size} --seed {seed}"
+    network = fit_feature_network(
+        catalog,
+        directory=out or cached_network_dir(data),
+        epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        seed=seed,
+        command=command,
+    )
+    config = network.config
+    console.print(
+        f"Feature network for [bold]{data}[/]: test accuracy [bold]{config['test_accuracy']:.2%}[/] "
+        f"(val {config['val_accuracy']:.2%}, {config['epochs_run']} epochs, {config['training_seconds']:.0f} s), "
+        f"saved to {out or cached_network_dir(data)}"
+    )
+
+
+def _parse_metrics(metrics: str | None, inception_weights: Path | None) -> list[str]:
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else list(REPORT_METRICS)
+    for name in names:
+        get_metric(name)
+    if inception_weights is not None and "inception_fid" not in names:
+        names.append("inception_fid")
+    if "inception_fid" in names:
+        check_inception_weights(inception_weights)
+    return names
+
+
+@eval_app.command("run")
+def run(
+    samples: Path | None = typer.Option(None, "--samples", help=".npy / .npz (images, labels) of uint8 NHWC, or a folder of PNGs (optionally in category sub-folders)."),
+    model: str | None = typer.Option(None, "--model", help="Generator to sample from: shipped name, exported folder, run folder or checkpoint."),
+    count: int = typer.Option(10_000, help="With --model: how many samples (categories in equal shares)."),
+    data: str | None = typer.Option(None, "--data", help="Catalog the samples imitate (default: the model's catalog, or fashion-mnist)."),
+    reference: str = typer.Option("test", help=f"Real split to compare with: {', '.join(REFERENCE_SPLITS)}."),
+    metrics: str | None = typer.Option(None, help=f"Comma-separated metrics; default {','.join(REPORT_METRICS)}."),
+    out: Path = typer.Option(Path("runs/eval"), help="Report folder."),
+    seed: int = typer.Option(0, help="Seed for sampling, subsets, floors and CAS training."),
+    floors: bool = typer.Option(True, help="Also score real images (the real-vs-real floor) for each metric."),
+    inception_weights: Path | None = typer.Option(None, help="Local Inception-v3 weights (torch-fidelity's .pth) to add Inception FID."),
+) -> None:
+    """Score samples (a file or folder, or drawn from a generator) and write report.json and report.html."""
+    from prodgen.generate.evaluation import balanced_samples, report_on_samples
+    from prodgen.generate.pipeline import ProductGenerator
+
+    if (samples is None) == (model is None):
+        raise ProdgenError("Give exactly one of --samples FILE_OR_DIR or --model MODEL.")
+    names = _parse_metrics(metrics, inception_weights)
+    if model is not None:
+        generator = ProductGenerator.load(model)
+        catalog = load_catalog(data or generator.spec["catalog"])
+        images, labels = balanced_samples(generator, count, seed)
+        source = generator.source
+    else:
+        catalog = load_catalog(data or "fashion-mnist")
+        images, labels = load_samples(samples, list(catalog.categories), catalog.channels)
+        source = str(samples)
+    images, labels = validate_samples(images, labels, (catalog.height, catalog.width, catalog.channels), catalog.num_classes, source)
+    with console.status("computing metrics"):
+        result = report_on_samples(catalog, images, labels, reference, names, out, seed, floors, EvalOptions(inception_weights=inception_weights))
+    table = Table("Score", "Samples", "Real vs real")
+    for key, value in result["metrics"].items():
+        floor = result["floors"].get(key)
+        table.add_row(VALUE_GUIDE.get(key, (key, ""))[0], f"{value:.4g}", "" if floor is None else f"{floor:.4g}")
+    console.print(table)
+    for name, why in result["skipped"].items():
+        console.print(f"skipped {name}: {why}")
+    console.print(f"Report: {result['report_files']['html']} and {result['report_files']['json']}")
+
+
+@eval_app.command("metrics")
+def metrics_list() -> None:
+    """List the available metrics."""
+    table = Table("Name", "Needs labels", "Fast", "Description")
+    for spec in list_metrics():
+        table.add_row(spec.name, "yes" if spec.needs_labels else "", "yes" if spec.fast else "", spec.description)
+    console.print(table)
+
