@@ -5,7 +5,7 @@ against the test split in the catalog's feature space; plus steady-state trainin
     .venv/bin/python benchmarks/bench_train.py throughput --preset fmnist-dcgan --steps 40
     .venv/bin/python benchmarks/bench_train.py score RUN_DIR [RUN_DIR ...]   # final evaluation
     .venv/bin/python benchmarks/bench_train.py plot RUN_DIR [RUN_DIR ...]    # FID against wall-clock
-    .venv/bin/python benchmarks/bench_train.py ship RUN_DIR --name fmnist-cgan --command "..."
+    .venv/bin/python benchmarks/bench_train.py ship RUN_DIR fmnist-cgan "training command"
 
 Results go to benchmarks/results/ (JSON, PNG); benchmarks/RESULTS.md records them by hand.
 """
@@ -103,7 +103,7 @@ def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for run_dir in run_dirs:
         history = json.loads((run_dir / "history.json").read_text())
-        axis.plot([h["seconds"] / 60 for h in history], [h[metric] for h in history], marker="o", label=run_dir.name)
+        axis.plot([h["seconds"] / 60 for h in history], [h[metric] for h in history], marker="o", label=f"{run_dir.parent.name}/{run_dir.name}")
     axis.set_xlabel("wall-clock minutes (2 CPU cores)")
     axis.set_ylabel(f"validation {metric.upper()} (domain features, val split)")
     axis.set_yscale("log")
