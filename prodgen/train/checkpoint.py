@@ -31,7 +31,7 @@ def flatten_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[di
     """Adam's per-parameter tensors go to safetensors, its hyper-parameters to JSON."""
     state = optimizer.state_dict()
     tensors = {
-        f"{prefix}.{index}.{key}": value.detach().clone().contiguous()
+        f"{prefix}.{index}.{key}": value.detach().cpu().clone().contiguous()
         for index, per_param in state["state"].items()
         for key, value in per_param.items()
         if torch.is_tensor(value)
@@ -49,7 +49,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, prefix: str, tensors: di
 
 
 def module_tensors(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+    return {f"{prefix}.{k}": v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
 
 
 def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor]) -> None:

@@ -82,12 +82,16 @@ def all_ranks_finite(value: torch.Tensor, env: DistributedEnv) -> bool:
 
 
 def gather_rng_states(env: DistributedEnv) -> list[torch.Tensor]:
+    """Every rank's CPU generator state (z, labels and augmentations on CPU draw from it); on
+    CUDA the device generator is not captured, so GPU resumes are close, not bit-exact."""
     state = torch.get_rng_state()
     if not env.enabled:
         return [state]
-    gathered = [torch.empty_like(state) for _ in range(env.world_size)]
-    dist.all_gather(gathered, state)
-    return gathered
+    # NCCL only moves device tensors
+    local = state.to(env.device)
+    gathered = [torch.empty_like(local) for _ in range(env.world_size)]
+    dist.all_gather(gathered, local)
+    return [g.cpu() for g in gathered]
 
 
 def broadcast_object(value, env: DistributedEnv):
