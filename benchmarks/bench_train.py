@@ -58,17 +58,11 @@ def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2) 
     trainer = GANTrainer(config, data, DistributedEnv())
     stream = BatchStream(len(data), config.train.batch_size, 0, 1, config.train.seed)
 
-    def step() -> None:
-        for _ in range(config.train.n_dis):
-            real, codes = data.batch(stream.next())
-            trainer.discriminator_step(real, trainer._codes(codes))
-        trainer.generator_step(real, trainer._codes(codes))
-
     for _ in range(warmup):
-        step()
+        trainer.train_step(stream)
     started = time.perf_counter()
     for _ in range(steps):
-        step()
+        trainer.train_step(stream)
     seconds = time.perf_counter() - started
     figures = {"preset": preset, "batch_size": config.train.batch_size, "model_size": data.model_size, "steps": steps,
                "seconds": round(seconds, 2), "real_images_per_second": round(steps * config.train.batch_size * config.train.n_dis / seconds, 1),

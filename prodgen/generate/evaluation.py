@@ -12,7 +12,7 @@ import torch
 
 from prodgen.data.catalog import Catalog
 from prodgen.generate.pipeline import ProductGenerator
-from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator
+from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, balanced_labels
 from prodgen.metrics.registry import EvalOptions
 from prodgen.metrics.report import write_report
 from prodgen.train.gan import sample_images
@@ -26,7 +26,7 @@ def balanced_samples(generator: ProductGenerator, count: int, seed: int) -> tupl
     if "category" in generator.conditions.names:
         column = generator.conditions.names.index("category")
         categories = generator.conditions.cardinalities[column]
-        labels = np.random.default_rng(seed).permutation(np.arange(count) % categories).astype(np.int64)
+        labels = balanced_labels(count, categories, seed)
         codes[:, column] = torch.from_numpy(labels)
     return sample_images(generator.module, generator.spec, codes, seed), labels
 

@@ -22,6 +22,11 @@ REPORT_METRICS = ("fid", "kid", "pr", "dc", "class_consistency", "histogram", "p
 REFERENCE_SPLITS = ("val", "test")
 
 
+def balanced_labels(count: int, num_classes: int, seed: int) -> np.ndarray:
+    """`count` category labels in equal shares (within one), shuffled by `seed`."""
+    return np.random.default_rng(seed).permutation(np.arange(count) % num_classes).astype(np.int64)
+
+
 class Evaluator:
     """Scores samples against one real reference split of a catalog, with floors from real data."""
 
@@ -176,7 +181,7 @@ class Evaluator:
         """Draw `count` samples from a generator (labels balanced over categories when conditional) and score them."""
         labels = None
         if conditional:
-            labels = np.random.default_rng(self.seed).permutation(np.arange(count) % self.catalog.num_classes).astype(np.int64)
+            labels = balanced_labels(count, self.catalog.num_classes, self.seed)
         return self.evaluate(sample_fn(count, labels, self.seed), labels, metrics, floors)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -26,6 +25,7 @@ from prodgen.data.catalog import Catalog, images_digest
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
 from prodgen.paths import prodgen_home
+from prodgen.progress import make_progress
 
 ARCHITECTURE = "prodgen-feature-cnn-v1"
 EMBEDDING_DIM = 128
@@ -138,17 +138,6 @@ class FeatureNetwork:
             )
 
 
-def progress_bar(transient: bool = False, enabled: bool = True) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=transient,
-        disable=not enabled,
-    )
-
-
 def _random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror half the images: a mirrored product is still the same category."""
     flip = torch.rand(len(x), generator=generator) < 0.5
@@ -161,7 +150,7 @@ def forward_in_batches(
 ) -> FeatureBatch:
     model.eval()
     features, predictions = [np.zeros((0, model.embed.out_features), np.float32)], [np.zeros(0, np.int64)]
-    with progress_bar(transient=True, enabled=description is not None) as progress:
+    with make_progress(transient=True, enabled=description is not None) as progress:
         task = progress.add_task(description or "", total=len(images))
         for start in range(0, len(images), batch_size):
             embedding, logits = model.forward_features(to_network_input(images[start : start + batch_size], input_size))
@@ -225,7 +214,7 @@ def train_classifier(
     labels_tensor = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     best_state, best_accuracy, stale_epochs, history = None, -1.0, 0, []
     epoch = 0
-    with progress_bar(enabled=show_progress) as progress:
+    with make_progress(enabled=show_progress) as progress:
         task = progress.add_task(description, total=epochs * steps_per_epoch)
         for epoch in range(1, epochs + 1):
             model.train()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from prodgen.errors import ProdgenError
-from prodgen.metrics.features import progress_bar
+from prodgen.progress import make_progress
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_NAME}"
@@ -49,7 +49,7 @@ def inception_features(images: np.ndarray, weights_path: str | Path | None, batc
     torch-fidelity resizes to 299 px as the TensorFlow reference does."""
     extractor = _load_extractor(check_inception_weights(weights_path))
     features = []
-    with progress_bar(transient=True) as progress:
+    with make_progress(transient=True) as progress:
         task = progress.add_task("Inception features", total=len(images))
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).permute(0, 3, 1, 2)

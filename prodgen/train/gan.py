@@ -189,6 +189,18 @@ class GANTrainer:
         finally:
             self.D.requires_grad_(True)
 
+    def train_step(self, stream: BatchStream) -> tuple[dict[str, float], dict[str, float], bool]:
+        """D phase (`n_dis` updates on real vs generated batches), then the G phase; returns both
+        phases' logs and whether every update was applied (False: a non-finite loss was skipped)."""
+        stepped = True
+        for _ in range(self.config.train.n_dis):
+            real, real_codes = self.data.batch(stream.next())
+            real, real_codes = real.to(self.env.device), self._codes(real_codes)
+            d_logs, ok = self.discriminator_step(real, real_codes)
+            stepped &= ok
+        g_logs, ok = self.generator_step(real, real_codes)
+        return d_logs, g_logs, stepped and ok
+
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """All weights and optimiser moments as tensors, plus the optimisers' JSON metadata."""
         tensors: dict[str, torch.Tensor] = {}
@@ -332,16 +344,7 @@ def train_gan(
                 if config.train.max_minutes and time.perf_counter() - started > 60 * config.train.max_minutes:
                     stopped = f"time budget of {config.train.max_minutes} min reached"
                     break
-                # --- D phase: n_dis updates on real vs generated batches ---
-                stepped = True
-                for _ in range(config.train.n_dis):
-                    real, real_codes = data.batch(stream.next())
-                    real, real_codes = real.to(env.device), trainer._codes(real_codes)
-                    d_logs, ok = trainer.discriminator_step(real, real_codes)
-                    stepped &= ok
-                # --- G phase ---
-                g_logs, ok = trainer.generator_step(real, real_codes)
-                stepped &= ok
+                d_logs, g_logs, stepped = trainer.train_step(stream)
                 step += 1
                 if stepped:
                     bad_steps = 0
