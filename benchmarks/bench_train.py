@@ -5,6 +5,7 @@ against the test split in the catalog's feature space; plus steady-state trainin
     .venv/bin/python benchmarks/bench_train.py throughput --preset fmnist-dcgan --steps 40
     .venv/bin/python benchmarks/bench_train.py score RUN_DIR [RUN_DIR ...]   # final evaluation
     .venv/bin/python benchmarks/bench_train.py plot RUN_DIR [RUN_DIR ...]    # FID against wall-clock
+    .venv/bin/python benchmarks/bench_train.py gallery RUN_DIR|MODEL OUT.png              # one row per category
     .venv/bin/python benchmarks/bench_train.py ship RUN_DIR fmnist-cgan "training command"
 
 Results go to benchmarks/results/ (JSON, PNG); benchmarks/RESULTS.md records them by hand.
@@ -34,6 +35,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 app = typer.Typer(no_args_is_help=True)
 
 
+def run_key(run_dir: Path) -> str:
+    """Names result files by run folder and its parent (runs/bench/00001-x -> bench-00001-x): run numbers restart per folder."""
+    return f"{run_dir.resolve().parent.name}-{run_dir.name}"
+
+
 def machine() -> dict:
     return {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "date": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -50,10 +56,11 @@ def run(preset: str, minutes: float = 30.0, threads: int = 2, runs_dir: Path = P
 
 
 @app.command()
-def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2) -> None:
+def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2,
+               set_: list[str] | None = typer.Option(None, "--set")) -> None:
     """Real images per second of the training step alone (no evaluation, logging or checkpoints)."""
     torch.set_num_threads(threads)
-    config = load_config(preset)
+    config = load_config(preset, set_ or [])
     data = TrainingData(load_catalog(config.data.catalog), config.data)
     trainer = GANTrainer(config, data, DistributedEnv())
     stream = BatchStream(len(data), config.train.batch_size, 0, 1, config.train.seed)
@@ -68,7 +75,8 @@ def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2) 
                "seconds": round(seconds, 2), "real_images_per_second": round(steps * config.train.batch_size * config.train.n_dis / seconds, 1),
                "machine": machine()}
     print(json.dumps(figures))
-    write_json_atomic(RESULTS / f"throughput-{preset}.json", figures)
+    if not set_:  # variants are probes; only the presets as shipped are recorded
+        write_json_atomic(RESULTS / f"throughput-{preset}.json", figures)
 
 
 @app.command()
@@ -78,11 +86,11 @@ def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool
     for run_dir in run_dirs:
         generator = ProductGenerator.load(run_dir)
         catalog = load_catalog(generator.spec["catalog"])
-        out = RESULTS / f"report-{run_dir.name}"
+        out = RESULTS / f"report-{run_key(run_dir)}"
         result = evaluate_generator(generator, catalog, count=count, split="test", out_dir=out, include_cas=cas)
         summary = {"run": str(run_dir), "checkpoint": generator.source, "metrics": result["metrics"], "floors": result["floors"],
                    "seconds": result["seconds"], "machine": machine()}
-        write_json_atomic(RESULTS / f"scores-{run_dir.name}.json", summary)
+        write_json_atomic(RESULTS / f"scores-{run_key(run_dir)}.json", summary)
         print(json.dumps(summary, indent=1))
 
 
@@ -98,7 +106,7 @@ def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: 
     for run_dir in run_dirs:
         history = json.loads((run_dir / "history.json").read_text())
         axis.plot([h["seconds"] / 60 for h in history], [h[metric] for h in history], marker="o", label=f"{run_dir.parent.name}/{run_dir.name}")
-    axis.set_xlabel("wall-clock minutes (2 CPU cores)")
+    axis.set_xlabel("wall-clock minutes of training")
     axis.set_ylabel(f"validation {metric.upper()} (domain features, val split)")
     axis.set_yscale("log")
     axis.grid(alpha=0.3)
@@ -110,13 +118,22 @@ def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: 
 
 
 @app.command()
+def gallery(model: str, out: Path, per_category: int = 10, seed: int = 0, threads: int = 2) -> None:
+    """A per-category sample grid (one row per category) of a run's best EMA generator or a shipped model."""
+    from prodgen.generate.gallery import category_gallery
+
+    torch.set_num_threads(threads)
+    print(f"gallery: {category_gallery(ProductGenerator.load(model), out, per_category=per_category, seed=seed)}")
+
+
+@app.command()
 def ship(run_dir: Path, name: str, command: str) -> None:
     """Export a run's best EMA generator into prodgen/assets/models/NAME with its model card."""
     from prodgen.generate.card import model_card, write_model_card
     from prodgen.generate.pipeline import SHIPPED_DIR
 
     generator = ProductGenerator.load(run_dir)
-    scores_file = RESULTS / f"scores-{run_dir.name}.json"
+    scores_file = RESULTS / f"scores-{run_key(run_dir)}.json"
     scores = json.loads(scores_file.read_text()) if scores_file.exists() else None
     target = generator.export(SHIPPED_DIR / name)
     write_model_card(target, model_card(generator, command, scores))

@@ -8,6 +8,7 @@ import torch
 from prodgen.errors import ProdgenError
 from prodgen.losses import LOSSES, auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, plan_resolution
+from prodgen.models.layers import ConditionalBatchNorm2d
 from prodgen.train.augment import POLICIES, diff_augment
 
 GEOMETRIES = [(28, 28, 1), (32, 32, 3), (80, 64, 3)]  # (height, width, channels); 80x64 is a 4:5 product shot
@@ -26,14 +27,21 @@ def test_generators_make_images_of_the_catalog_geometry(name, height, width, cha
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
 
 
-def test_conditions_change_the_generated_image():
+@pytest.mark.parametrize("name", ["resnet", "dcgan"])
+def test_conditional_batchnorm_changes_the_generated_image(name):
     torch.manual_seed(0)
-    generator = build_generator("resnet", z_dim=8, channels=1, height=28, width=28, cardinalities=[10], width_mult=16)
+    generator = build_generator(name, z_dim=8, channels=1, height=28, width=28, cardinalities=[10], width_mult=16)
+    norms = [m for m in generator.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert norms and all(norm.conditional for norm in norms)
     with torch.no_grad():
-        for table in generator.blocks[0].norm1.gain.tables:
-            table.weight.normal_()
+        for norm in norms:  # trained category gains; they start at zero
+            for table in norm.gain.tables:
+                table.weight.normal_()
     generator.eval()
     z = torch.randn(1, 8).repeat(2, 1)
+    if getattr(generator, "embed", None) is not None:
+        with torch.no_grad():  # only the norms may differ between the two categories
+            generator.embed.tables[0].weight[7] = generator.embed.tables[0].weight[0]
     images = generator(z, torch.tensor([[0], [7]]))
     assert not torch.allclose(images[0], images[1])
 

@@ -2,7 +2,7 @@
 
 Generator: transposed convolutions + BatchNorm + ReLU, Tanh output.
 Discriminator: strided convolutions + LeakyReLU (BatchNorm inside), no pooling.
-Conditions, when given, are embedded and concatenated to z (and projected in D).
+Conditions, when given, steer every BatchNorm of G and are projected in D.
 """
 
 from __future__ import annotations
@@ -11,42 +11,62 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from prodgen.models.layers import ConditionEmbedding, DiscriminatorHead, DiscriminatorOutput, maybe_sn, plan_resolution
+from prodgen.models.layers import (
+    ConditionalBatchNorm2d,
+    ConditionEmbedding,
+    DiscriminatorHead,
+    DiscriminatorOutput,
+    maybe_sn,
+    plan_resolution,
+)
 from prodgen.models.registry import register_discriminator, register_generator
 
 
 def _init_dcgan(module: nn.Module) -> None:
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:  # conditional norms start at gain 1, bias 0
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
 
+class _UpLayer(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int] | int, stride: int, padding: int, cardinalities: Sequence[int]):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=False)
+        self.norm = ConditionalBatchNorm2d(c_out, cardinalities)
+
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(x), conditions))
+
+
 @register_generator("dcgan")
 class DCGANGenerator(nn.Module):
+    """The classic DCGAN when there are no conditions. Conditions steer every BatchNorm (as in the
+    SNGAN paper's conditional "standard CNN" generator) and their embedding is also appended to z:
+    class-conditional BatchNorm alone starts at zero and, at Adam's step sizes, takes thousands of
+    steps to separate the categories."""
+
     def __init__(self, z_dim: int, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, **_ignored):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         self.z_dim = z_dim
-        self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
         widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(True),
-        ]
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
+        self.layers = nn.ModuleList([_UpLayer(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, cardinalities)])
+        self.layers.extend(_UpLayer(c_in, c_out, 4, 2, 1, cardinalities) for c_in, c_out in zip(widths, widths[1:]))
+        self.out = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False)
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(conditions)], dim=1)
-        return self.net(z[:, :, None, None])
+        h = z[:, :, None, None]
+        for layer in self.layers:
+            h = layer(h, conditions)
+        return torch.tanh(self.out(h))
 
 
 @register_discriminator("dcgan")
