@@ -46,8 +46,8 @@ class _UpLayer(nn.Module):
 class DCGANGenerator(nn.Module):
     """The classic DCGAN when there are no conditions. Conditions steer every BatchNorm (as in the
     SNGAN paper's conditional "standard CNN" generator) and their embedding is also appended to z:
-    class-conditional BatchNorm alone starts at zero and, at Adam's step sizes, takes thousands of
-    steps to separate the categories."""
+    class-conditional BatchNorm alone starts with identical categories (its category gains begin at
+    zero) and had barely separated them after 5-6 minutes of training (benchmarks/RESULTS.md)."""
 
     def __init__(self, z_dim: int, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, **_ignored):
         super().__init__()
