@@ -95,8 +95,8 @@ def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool
 
 
 @app.command()
-def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: str = "fid") -> None:
-    """Validation FID against wall-clock minutes for each run, one line each."""
+def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: str = "fid", until: float | None = None) -> None:
+    """Validation FID against wall-clock minutes for each run, one line each (up to `until` minutes: resumed runs go on)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,7 +104,7 @@ def plot(run_dirs: list[Path], out: Path = RESULTS / "fid_vs_time.png", metric: 
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for run_dir in run_dirs:
-        history = json.loads((run_dir / "history.json").read_text())
+        history = [h for h in json.loads((run_dir / "history.json").read_text()) if until is None or h["seconds"] <= 60 * until]
         axis.plot([h["seconds"] / 60 for h in history], [h[metric] for h in history], marker="o", label=f"{run_dir.parent.name}/{run_dir.name}")
     axis.set_xlabel("wall-clock minutes of training")
     axis.set_ylabel(f"validation {metric.upper()} (domain features, val split)")

@@ -46,6 +46,17 @@ def test_conditional_batchnorm_changes_the_generated_image(name):
     assert not torch.allclose(images[0], images[1])
 
 
+@pytest.mark.parametrize("cardinalities", [(), (10,)])
+def test_dcgan_first_layer_is_the_transposed_convolution_of_z(cardinalities):
+    torch.manual_seed(0)
+    generator = build_generator("dcgan", z_dim=8, channels=3, height=80, width=64, cardinalities=cardinalities, width_mult=8)
+    first = generator.layers[0]
+    x = torch.randn(3, first.conv.in_channels, 1, 1)
+    codes = torch.tensor([[1], [4], [9]]) if cardinalities else None
+    expected = torch.relu(first.norm(first.conv(x), codes))
+    assert torch.allclose(first(x, codes), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
 @pytest.mark.parametrize(("height", "width", "channels"), GEOMETRIES)
 def test_discriminators_score_and_classify(name, height, width, channels):

@@ -42,6 +42,16 @@ class _UpLayer(nn.Module):
         return F.relu(self.norm(self.conv(x), conditions))
 
 
+class _ProjectLayer(_UpLayer):
+    """The first layer, z -> base map: a transposed convolution of a 1x1 input is a matrix product,
+    which a CPU runs about 10x faster than the convolution routine (same weights, same result)."""
+
+    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+        weight = self.conv.weight
+        h = (x.flatten(1) @ weight.flatten(1)).view(len(x), *weight.shape[1:])
+        return F.relu(self.norm(h, conditions))
+
+
 @register_generator("dcgan")
 class DCGANGenerator(nn.Module):
     """The classic DCGAN when there are no conditions. Conditions steer every BatchNorm (as in the
@@ -55,7 +65,7 @@ class DCGANGenerator(nn.Module):
         self.z_dim = z_dim
         widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
         self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
-        self.layers = nn.ModuleList([_UpLayer(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, cardinalities)])
+        self.layers = nn.ModuleList([_ProjectLayer(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, cardinalities)])
         self.layers.extend(_UpLayer(c_in, c_out, 4, 2, 1, cardinalities) for c_in, c_out in zip(widths, widths[1:]))
         self.out = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False)
         self.apply(_init_dcgan)
