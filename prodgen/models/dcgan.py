@@ -38,18 +38,21 @@ class _UpLayer(nn.Module):
         self.conv = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=False)
         self.norm = ConditionalBatchNorm2d(c_out, cardinalities)
 
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(x), conditions))
+        return F.relu(self.norm(self.upsample(x), conditions))
 
 
 class _ProjectLayer(_UpLayer):
     """The first layer, z -> base map: a transposed convolution of a 1x1 input is a matrix product,
-    which a CPU runs about 10x faster than the convolution routine (same weights, same result)."""
+    which the CPU runs faster than the convolution routine (same weights, same result up to float
+    rounding; about 15 % off the whole generator's forward+backward on one CPU thread)."""
 
-    def forward(self, x: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.conv.weight
-        h = (x.flatten(1) @ weight.flatten(1)).view(len(x), *weight.shape[1:])
-        return F.relu(self.norm(h, conditions))
+        return (x.flatten(1) @ weight.flatten(1)).view(len(x), *weight.shape[1:])
 
 
 @register_generator("dcgan")
