@@ -28,7 +28,7 @@ from prodgen.fileio import write_json_atomic
 from prodgen.generate import ProductGenerator
 from prodgen.generate.evaluation import evaluate_generator
 from prodgen.train.data import BatchStream, TrainingData
-from prodgen.train.distributed import DistributedEnv
+from prodgen.train.distributed import DistributedEnv, default_device
 from prodgen.train.gan import GANTrainer, train_gan
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,8 +41,15 @@ def run_key(run_dir: Path) -> str:
 
 
 def machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": platform.processor() or platform.machine(), "gpu": gpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def synchronize(device: torch.device) -> None:
+    """GPU kernels run asynchronously: wait for them before reading the clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @app.command()
@@ -57,25 +64,31 @@ def run(preset: str, minutes: float = 30.0, threads: int = 2, runs_dir: Path = P
 
 @app.command()
 def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2,
-               set_: list[str] | None = typer.Option(None, "--set")) -> None:
-    """Real images per second of the training step alone (no evaluation, logging or checkpoints)."""
+               set_: list[str] | None = typer.Option(None, "--set"), out: Path | None = None) -> None:
+    """Real images per second of the training step alone (no evaluation, logging or checkpoints), on
+    the GPU when there is one. Saved to `out`, or for presets as shipped on the CPU to results/."""
     torch.set_num_threads(threads)
     config = load_config(preset, set_ or [])
     data = TrainingData(load_catalog(config.data.catalog), config.data)
-    trainer = GANTrainer(config, data, DistributedEnv())
+    device = default_device()
+    trainer = GANTrainer(config, data, DistributedEnv(device=device))
     stream = BatchStream(len(data), config.train.batch_size, 0, 1, config.train.seed)
 
     for _ in range(warmup):
         trainer.train_step(stream)
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         trainer.train_step(stream)
+    synchronize(device)
     seconds = time.perf_counter() - started
     figures = {"preset": preset, "batch_size": config.train.batch_size, "model_size": data.model_size, "steps": steps,
                "seconds": round(seconds, 2), "real_images_per_second": round(steps * config.train.batch_size * config.train.n_dis / seconds, 1),
-               "machine": machine()}
+               "device": str(device), "precision": config.train.precision, "channels_last": config.train.channels_last, "machine": machine()}
     print(json.dumps(figures))
-    if not set_:  # variants are probes; only the presets as shipped are recorded
+    if out is not None:
+        write_json_atomic(out, figures)
+    elif not set_ and device.type == "cpu":  # variants are probes; only the presets as shipped are recorded
         write_json_atomic(RESULTS / f"throughput-{preset}.json", figures)
 
 

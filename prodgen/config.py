@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from prodgen.errors import ProdgenError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
-# What may change when resuming: how long to train, how patient to be and how many CPU threads
-# to use; not what is trained or how.
-SCHEDULE_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "eval.patience"})
+# What may change when resuming: how long to train, how patient to be and how the hardware runs
+# it (CPU threads, bf16 autocast, memory layout); not what is trained or how.
+SCHEDULE_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "train.precision", "train.channels_last", "eval.patience"})
 AUGMENTATIONS = ("translation", "color", "cutout")
 
 
@@ -60,6 +60,11 @@ class TrainConfig(Section):
     seed: int = 0
     nan_patience: int = Field(5, ge=1, description="consecutive non-finite steps before stopping")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+    lr_schedule: Literal["constant", "linear"] = Field(
+        "constant", description="linear: both learning rates fall linearly to 0 from `decay_from` of the run (steps or time budget, whichever is nearer)")
+    decay_from: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of the run after which a linear schedule starts to decay")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward passes under bfloat16 autocast (GPUs with bf16 units); weights stay fp32")
+    channels_last: bool = Field(False, description="NHWC memory layout for models and batches (faster convolutions on GPUs)")
 
     @model_validator(mode="after")
     def _betas_in_range(self) -> TrainConfig:

@@ -17,7 +17,7 @@ from prodgen.data import PrepSettings, prepare_folder
 from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.train import checkpoint as ckpt
-from prodgen.train.gan import TrainingDiverged, train_gan
+from prodgen.train.gan import TrainingDiverged, learning_rate_scale, train_gan
 
 from .conftest import write_category_folder
 
@@ -106,6 +106,37 @@ def test_resume_continues_exactly(tiny, tmp_path):
     assert [got[s] for s in (4, 5, 6)] == [expected[s] for s in (4, 5, 6)]
 
 
+def test_resume_may_switch_to_bf16_and_channels_last(tiny, tmp_path):
+    half = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False)
+    resumed = train_gan(config(train__precision="bf16", train__channels_last=True), resume=half.run_dir, show_progress=False)
+    assert resumed.step == 6
+    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses(resumed.run_dir).values())
+    assert ProductGenerator.load(resumed.run_dir).sample(4, seed=0).shape == (4, 16, 16, 3)
+
+
+def test_linear_schedule_decays_both_learning_rates_to_zero():
+    train = config(train__lr_schedule="linear", train__decay_from=0.5, train__steps=100).train
+    assert [learning_rate_scale(train, step, 0.0) for step in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    budgeted = config(train__lr_schedule="linear", train__decay_from=0.5, train__steps=10**6, train__max_minutes=10).train
+    assert learning_rate_scale(budgeted, 10, elapsed_seconds=450) == 0.5  # the budget ends first
+    assert learning_rate_scale(config().train, 99, 1e9) == 1.0
+
+
+def test_linear_schedule_reaches_the_optimisers(tiny, tmp_path):
+    run = train_gan(config(train__lr_schedule="linear", train__decay_from=0.5), runs_root=tmp_path, show_progress=False).run_dir
+    scales = [json.loads(line)["lr_scale"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert scales == [1.0, 1.0, 1.0, 1.0, round(2 / 3, 4), round(1 / 3, 4)]
+    state = json.loads((ckpt.latest_checkpoint(run) / ckpt.STATE).read_text())
+    assert state["optimizers"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 3)
+
+
+def test_a_time_budget_scores_and_keeps_the_final_step(tiny, tmp_path):
+    result = train_gan(config(train__steps=10**6, train__max_minutes=0.02, eval__every=10**5), runs_root=tmp_path, show_progress=False)
+    assert result.stopped_because == "time budget of 0.02 min reached" and 0 < result.step < 10**6
+    assert [row["step"] for row in result.history] == [result.step] and result.best["step"] == result.step
+    assert ckpt.latest_checkpoint(result.run_dir).name == f"ckpt-{result.step:07d}"
+
+
 def test_resume_refuses_changed_hyperparameters(tiny, tmp_path):
     run = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
     with pytest.raises(ProdgenError, match=r"train.lr_g: 0.0002 -> 0.001"):
@@ -178,6 +209,18 @@ def test_presets_load_and_overrides_apply():
     assert load_config("catalog-64").data.augment == ["translation", "color", "cutout"]
     with pytest.raises(ProdgenError, match="Unknown preset"):
         load_config("fmnist-nope")
+
+
+def test_a_process_without_a_gpu_of_its_own_is_told_how_many_there_are(monkeypatch):
+    from prodgen.train import distributed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ProdgenError, match=r"the node has 1\. Use torchrun --nproc_per_node 1"):
+        distributed.default_device()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert distributed.default_device() == torch.device("cuda", 0)
 
 
 def test_two_process_gloo_run(tiny, tmp_path):

@@ -14,36 +14,43 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from prodgen.errors import ProdgenError
+
 
 @dataclass(frozen=True)
 class DistributedEnv:
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    enabled: bool = False  # in a process group: collectives run, even with one process
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
+
+def default_device() -> torch.device:
+    """The local GPU torchrun assigns (cuda:LOCAL_RANK), else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    local_rank, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local_rank >= count:
+        raise ProdgenError(f"Process {local_rank} on this node has no GPU of its own: the node has {count}. "
+                           f"Use torchrun --nproc_per_node {count}, or CUDA_VISIBLE_DEVICES= to train on the CPU.")
+    return torch.device("cuda", local_rank)
 
 
 def setup() -> DistributedEnv:
-    """Join the process group torchrun describes in the environment; a plain run is rank 0 of 1."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    if world_size == 1:
+    """Join the process group torchrun describes in the environment; a plain run is rank 0 of 1.
+    Under torchrun the group is joined even with one process, so one GPU exercises the NCCL path."""
+    device = default_device()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if "LOCAL_RANK" not in os.environ:
         return DistributedEnv(device=device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistributedEnv(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
+    return DistributedEnv(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device, enabled=True)
 
 
 def teardown(env: DistributedEnv) -> None:
@@ -82,9 +89,11 @@ def all_ranks_finite(value: torch.Tensor, env: DistributedEnv) -> bool:
 
 
 def gather_rng_states(env: DistributedEnv) -> list[torch.Tensor]:
-    """Every rank's CPU generator state (z, labels and augmentations on CPU draw from it); on
-    CUDA the device generator is not captured, so GPU resumes are close, not bit-exact."""
+    """Every rank's generator states as one uint8 row: the CPU generator's (labels, shuffling, and z
+    on the CPU) then, on a GPU, the device generator's (z and augmentations drawn there)."""
     state = torch.get_rng_state()
+    if env.device.type == "cuda":
+        state = torch.cat([state, torch.cuda.get_rng_state(env.device)])
     if not env.enabled:
         return [state]
     # NCCL only moves device tensors
@@ -92,6 +101,14 @@ def gather_rng_states(env: DistributedEnv) -> list[torch.Tensor]:
     gathered = [torch.empty_like(local) for _ in range(env.world_size)]
     dist.all_gather(gathered, local)
     return [g.cpu() for g in gathered]
+
+
+def set_rng_state(state: torch.Tensor, env: DistributedEnv) -> None:
+    """Undo `gather_rng_states` for this rank; the device part applies only when resuming on a GPU."""
+    cpu_size = len(torch.get_rng_state())
+    torch.set_rng_state(state[:cpu_size])
+    if env.device.type == "cuda" and len(state) > cpu_size:
+        torch.cuda.set_rng_state(state[cpu_size:], env.device)
 
 
 def broadcast_object(value, env: DistributedEnv):

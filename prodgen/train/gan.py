@@ -7,6 +7,7 @@ val split) picks the best checkpoint and stops training when it stops improving.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prodgen.config import RunConfig, dump_yaml, hyperparameter_changes, validate_config
+from prodgen.config import SCHEDULE_KEYS, RunConfig, TrainConfig, dump_yaml, hyperparameter_changes, validate_config
 from prodgen.data.catalog import load_catalog
 from prodgen.errors import ProdgenError
 from prodgen.fileio import write_json_atomic, write_text_atomic
@@ -104,6 +105,18 @@ def sample_images(generator: nn.Module, spec: dict[str, Any], codes: torch.Tenso
     return np.concatenate(chunks) if chunks else np.zeros((0, height, width, spec["output_size"][2]), np.uint8)
 
 
+def learning_rate_scale(train: TrainConfig, step: int, elapsed_seconds: float) -> float:
+    """The schedule's factor on both learning rates. A time budget counts as the run's length when
+    it ends first, so a linear decay reaches 0 when the budget does (then the decay follows the
+    clock: a resumed budgeted run is close to, not identical with, an uninterrupted one)."""
+    if train.lr_schedule == "constant":
+        return 1.0
+    progress = step / train.steps
+    if train.max_minutes:
+        progress = max(progress, elapsed_seconds / (60 * train.max_minutes))
+    return min(1.0, max(0.0, (1 - progress) / (1 - train.decay_from)))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for ema_param, param in zip(ema.parameters(), model.parameters()):
@@ -122,6 +135,10 @@ class GANTrainer:
         self.D = build_discriminator_for(config, data).to(env.device)
         distributed.broadcast_module(self.G, env)
         distributed.broadcast_module(self.D, env)
+        # after the broadcast: collectives want plainly contiguous tensors
+        self.memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+        self.G.to(memory_format=self.memory_format)
+        self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         train = config.train
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=train.lr_g, betas=train.betas)
@@ -129,6 +146,17 @@ class GANTrainer:
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
         self.local_batch = train.batch_size // env.world_size
+
+    def autocast(self):
+        """bfloat16 forward passes when asked; bf16 keeps fp32's exponent range, so no loss scaling."""
+        if self.config.train.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.env.device.type, dtype=torch.bfloat16)
+
+    def set_learning_rate_scale(self, scale: float) -> None:
+        for optimizer, base in ((self.opt_g, self.config.train.lr_g), (self.opt_d, self.config.train.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * scale
 
     def _codes(self, codes: torch.Tensor) -> torch.Tensor | None:
         return codes.to(self.env.device) if self.conditional else None
@@ -152,6 +180,12 @@ class GANTrainer:
         return True
 
     def discriminator_step(self, real: torch.Tensor, real_codes: torch.Tensor | None) -> tuple[dict[str, float], bool]:
+        with self.autocast():
+            loss, logs = self._discriminator_loss(real, real_codes)
+        logs["d_loss"] = loss.item()
+        return logs, self._apply(loss, self.D, self.opt_d)
+
+    def _discriminator_loss(self, real: torch.Tensor, real_codes: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
             fake, fake_codes = self._fake(len(real))
         real_out, fake_out = self._d(real, real_codes), self._d(fake, fake_codes)
@@ -169,25 +203,29 @@ class GANTrainer:
             penalty = r1_penalty(self.D, real, real_codes)
             loss = loss + 0.5 * self.config.loss.r1_gamma * penalty
             logs["d_r1"] = penalty.item()
-        logs["d_loss"] = loss.item()
-        return logs, self._apply(loss, self.D, self.opt_d)
+        return loss, logs
 
     def generator_step(self, real: torch.Tensor, real_codes: torch.Tensor | None) -> tuple[dict[str, float], bool]:
         self.D.requires_grad_(False)
         try:
-            fake, fake_codes = self._fake(self.local_batch)
-            fake_out = self._d(fake, fake_codes)
-            real_out = self._d(real, real_codes) if self.loss.needs_real_for_generator else None
-            loss = self.loss.generator(fake_out, real_out)
-            logs = {"g_adv": loss.item()}
-            if self.config.model.auxiliary_weight > 0:
-                aux = auxiliary_classification_loss(fake_out, fake_codes)
-                loss = loss + self.config.model.auxiliary_weight * aux
-                logs["g_aux"] = aux.item()
+            with self.autocast():
+                loss, logs = self._generator_loss(real, real_codes)
             logs["g_loss"] = loss.item()
             return logs, self._apply(loss, self.G, self.opt_g)
         finally:
             self.D.requires_grad_(True)
+
+    def _generator_loss(self, real: torch.Tensor, real_codes: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+        fake, fake_codes = self._fake(self.local_batch)
+        fake_out = self._d(fake, fake_codes)
+        real_out = self._d(real, real_codes) if self.loss.needs_real_for_generator else None
+        loss = self.loss.generator(fake_out, real_out)
+        logs = {"g_adv": loss.item()}
+        if self.config.model.auxiliary_weight > 0:
+            aux = auxiliary_classification_loss(fake_out, fake_codes)
+            loss = loss + self.config.model.auxiliary_weight * aux
+            logs["g_aux"] = aux.item()
+        return loss, logs
 
     def train_step(self, stream: BatchStream) -> tuple[dict[str, float], dict[str, float], bool]:
         """D phase (`n_dis` updates on real vs generated batches), then the G phase; returns both
@@ -195,7 +233,7 @@ class GANTrainer:
         stepped = True
         for _ in range(self.config.train.n_dis):
             real, real_codes = self.data.batch(stream.next())
-            real, real_codes = real.to(self.env.device), self._codes(real_codes)
+            real, real_codes = real.to(self.env.device, memory_format=self.memory_format), self._codes(real_codes)
             d_logs, ok = self.discriminator_step(real, real_codes)
             stepped &= ok
         g_logs, ok = self.generator_step(real, real_codes)
@@ -291,11 +329,11 @@ def train_gan(
                 raise ProdgenError(
                     f"Refusing to resume {checkpoint.path}: the config differs from the checkpoint's in\n  "
                     + "\n  ".join(changes)
-                    + "\nStart a new run, or resume with the checkpoint's config (only train.steps, train.max_minutes, train.threads and eval.patience may change)."
+                    + f"\nStart a new run, or resume with the checkpoint's config (only {', '.join(sorted(SCHEDULE_KEYS))} may change)."
                 )
             trainer.restore(checkpoint)
             stream.load_state_dict(checkpoint.state["stream"])
-            torch.set_rng_state(checkpoint.tensors[f"rng.rank{env.rank}"])
+            distributed.set_rng_state(checkpoint.tensors[f"rng.rank{env.rank}"], env)
             fixed_z, fixed_codes = checkpoint.tensors["fixed.z"], checkpoint.tensors["fixed.codes"]
             state.update({k: checkpoint.state[k] for k in state})
             run_dir = checkpoint.path.parent
@@ -339,11 +377,16 @@ def train_gan(
         task = progress.add_task("training", total=config.train.steps, completed=step) if progress else None
         if progress:
             progress.start()
+
+        def out_of_time() -> bool:
+            spent = bool(config.train.max_minutes) and time.perf_counter() - started > 60 * config.train.max_minutes
+            return distributed.broadcast_object(spent, env)  # every rank stops after the same step
+
         try:
-            while step < config.train.steps:
-                if config.train.max_minutes and time.perf_counter() - started > 60 * config.train.max_minutes:
-                    stopped = f"time budget of {config.train.max_minutes} min reached"
-                    break
+            budget_spent = out_of_time()
+            while step < config.train.steps and not budget_spent:
+                lr_scale = learning_rate_scale(config.train, step, time.perf_counter() - started)
+                trainer.set_learning_rate_scale(lr_scale)
                 d_logs, g_logs, stepped = trainer.train_step(stream)
                 step += 1
                 if stepped:
@@ -363,7 +406,7 @@ def train_gan(
 
                 if env.is_main and step % config.eval.log_every == 0:
                     throughput = (step - state_step_at_start) * config.train.batch_size * config.train.n_dis / max(elapsed - elapsed_at_start, 1e-9)
-                    row = {"step": step, "seconds": round(elapsed, 2), "real_images_per_second": round(throughput, 1), **d_logs, **g_logs}
+                    row = {"step": step, "seconds": round(elapsed, 2), "real_images_per_second": round(throughput, 1), "lr_scale": round(lr_scale, 4), **d_logs, **g_logs}
                     _log(run_dir, row)
                     for key, value in row.items():
                         if key not in ("step", "seconds") and value is not None:
@@ -373,7 +416,10 @@ def train_gan(
                 if env.is_main and step % config.eval.sample_every == 0:
                     _write_grid(run_dir, writer, trainer, fixed_z, fixed_codes, step)
 
-                is_eval = step % config.eval.every == 0 or step == config.train.steps
+                # the last step is always scored, so a decayed learning rate's final state can be the best
+                budget_spent = out_of_time()
+                is_last = step == config.train.steps or budget_spent
+                is_eval = step % config.eval.every == 0 or is_last
                 improved = False
                 if is_eval and env.is_main and evaluator is not None:
                     scores = _validate(evaluator, trainer, data, val_codes, config)
@@ -390,7 +436,7 @@ def train_gan(
                     if progress:
                         progress.console.print(f"step {step}: val {config.eval.metric} {value:.3f} (best {state['best']['value']:.3f} at {state['best']['step']})")
                 improved = distributed.broadcast_object(improved, env)
-                if step % config.eval.checkpoint_every == 0 or improved or step == config.train.steps:
+                if step % config.eval.checkpoint_every == 0 or improved or is_last:
                     path, saved_step = save(step), step
                     if path is not None:
                         last_good = str(path)
@@ -399,7 +445,9 @@ def train_gan(
                 if distributed.broadcast_object(state["evals_since_best"] >= config.eval.patience, env):
                     stopped = f"early stop: no {config.eval.metric} improvement in {config.eval.patience} evaluations"
                     break
-            if saved_step != step:  # stopped early or on the time budget: keep the final state too
+            if budget_spent and stopped == "finished all steps":
+                stopped = f"time budget of {config.train.max_minutes} min reached"
+            if saved_step != step:  # stopped early: keep the final state too
                 save(step)
         finally:
             if progress:
