@@ -379,11 +379,10 @@ def train_gan(
             progress.start()
 
         def out_of_time() -> bool:
-            spent = bool(config.train.max_minutes) and time.perf_counter() - started > 60 * config.train.max_minutes
-            return distributed.broadcast_object(spent, env)  # every rank stops after the same step
+            return bool(config.train.max_minutes) and time.perf_counter() - started > 60 * config.train.max_minutes
 
         try:
-            budget_spent = out_of_time()
+            budget_spent = distributed.broadcast_object(out_of_time(), env)
             while step < config.train.steps and not budget_spent:
                 lr_scale = learning_rate_scale(config.train, step, time.perf_counter() - started)
                 trainer.set_learning_rate_scale(lr_scale)
@@ -418,8 +417,7 @@ def train_gan(
 
                 # the last step is always scored, so a decayed learning rate's final state can be the best
                 budget_spent = out_of_time()
-                is_last = step == config.train.steps or budget_spent
-                is_eval = step % config.eval.every == 0 or is_last
+                is_eval = step % config.eval.every == 0 or step == config.train.steps or budget_spent
                 improved = False
                 if is_eval and env.is_main and evaluator is not None:
                     scores = _validate(evaluator, trainer, data, val_codes, config)
@@ -435,7 +433,9 @@ def train_gan(
                         state["evals_since_best"] += 1
                     if progress:
                         progress.console.print(f"step {step}: val {config.eval.metric} {value:.3f} (best {state['best']['value']:.3f} at {state['best']['step']})")
-                improved = distributed.broadcast_object(improved, env)
+                # rank 0's clock decides for every rank, so all stop after the same step
+                improved, budget_spent = distributed.broadcast_object((improved, budget_spent), env)
+                is_last = step == config.train.steps or budget_spent
                 if step % config.eval.checkpoint_every == 0 or improved or is_last:
                     path, saved_step = save(step), step
                     if path is not None:
