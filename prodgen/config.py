@@ -77,7 +77,7 @@ class EvalConfig(Section):
     every: int = Field(1000, ge=1, description="steps between validation scores")
     samples: int = Field(2000, ge=100)
     metric: Literal["fid", "kid"] = "fid"
-    patience: int = Field(10, ge=1, description="evaluations without improvement before early stopping")
+    patience: int = Field(10, ge=1, description="evaluations without improvement before early stopping (under a linear schedule, counted once the decay has started)")
     sample_every: int = Field(500, ge=1)
     log_every: int = Field(50, ge=1)
     checkpoint_every: int = Field(1000, ge=1)

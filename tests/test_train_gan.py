@@ -130,6 +130,15 @@ def test_linear_schedule_reaches_the_optimisers(tiny, tmp_path):
     assert state["optimizers"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 / 3)
 
 
+@pytest.mark.parametrize(("schedule", "stop_step"), [("constant", 2), ("linear", 6)])
+def test_early_stopping_waits_for_a_decaying_learning_rate(tiny, tmp_path, monkeypatch, schedule, stop_step):
+    monkeypatch.setattr("prodgen.train.gan._validate", lambda *args: {"fid": 1.0, "selection": 1.0})  # never improves
+    settings = config(train__steps=8, train__lr_schedule=schedule, train__decay_from=0.5, eval__every=1, eval__patience=1)
+    result = train_gan(settings, runs_root=tmp_path, show_progress=False)
+    # linear: steps 1-5 run at the full rate, the 6th is the first decayed one
+    assert result.step == stop_step and result.stopped_because.startswith("early stop") and result.best["step"] == 1
+
+
 def test_a_time_budget_scores_and_keeps_the_final_step(tiny, tmp_path):
     result = train_gan(config(train__steps=10**6, train__max_minutes=0.02, eval__every=10**5), runs_root=tmp_path, show_progress=False)
     assert result.stopped_because == "time budget of 0.02 min reached" and 0 < result.step < 10**6

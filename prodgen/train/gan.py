@@ -429,7 +429,8 @@ def train_gan(
                     improved = state["best"] is None or value < state["best"]["value"]
                     if improved:
                         state["best"], state["evals_since_best"] = {"metric": config.eval.metric, "value": value, "step": step}, 0
-                    else:
+                    elif config.train.lr_schedule == "constant" or lr_scale < 1:
+                        # a plateau before the decay is expected (the decay is what gets past it): patience counts from then on
                         state["evals_since_best"] += 1
                     if progress:
                         progress.console.print(f"step {step}: val {config.eval.metric} {value:.3f} (best {state['best']['value']:.3f} at {state['best']['step']})")
