@@ -22,7 +22,7 @@ from prodgen.fileio import write_json_atomic
 from prodgen.metrics.features import load_feature_network
 from prodgen.metrics.fid import fid_from_features
 from prodgen.metrics.kid import kernel_distance
-from prodgen.metrics.prdc import density_coverage, precision_recall
+from prodgen.metrics.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, density_coverage, metric_definitions, precision_recall
 
 RESULTS = Path(__file__).resolve().parent / "results" / "metrics.json"
 
@@ -52,14 +52,15 @@ def main() -> None:
     fake, real = sample_batch.features, reference_batch.features
     fid, fid_seconds = timed(fid_from_features, real, fake)
     (kid_mean, kid_std), kid_seconds = timed(kernel_distance, real, fake, 100, 1000, 0)
-    (precision, recall), pr_seconds = timed(precision_recall, real, fake)
-    (density, coverage), dc_seconds = timed(density_coverage, real, fake)
+    (precision, recall), pr_seconds = timed(precision_recall, real, fake, PRECISION_RECALL_K)
+    (density, coverage), dc_seconds = timed(density_coverage, real, fake, DENSITY_COVERAGE_K)
 
     result = {
         "catalog": args.catalog,
         "samples": len(samples),
         "reference": len(reference),
         "feature_dim": int(fake.shape[1]),
+        "metric_definitions": metric_definitions(),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
@@ -69,8 +70,8 @@ def main() -> None:
             "reference_features": reference_seconds,
             "fid": fid_seconds,
             "kid_100x1000": kid_seconds,
-            "precision_recall_k5": pr_seconds,
-            "density_coverage_k5": dc_seconds,
+            f"precision_recall_k{PRECISION_RECALL_K}": pr_seconds,
+            f"density_coverage_k{DENSITY_COVERAGE_K}": dc_seconds,
             "fid_kid_pr_with_sample_features": round(sample_seconds + fid_seconds + kid_seconds + pr_seconds, 3),
         },
         "values": {

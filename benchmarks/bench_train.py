@@ -22,14 +22,15 @@ from pathlib import Path
 import torch
 import typer
 
-from prodgen.config import load_config
+from prodgen.config import family_class, load_config
 from prodgen.data import load_catalog
 from prodgen.fileio import write_json_atomic
 from prodgen.generate import ProductGenerator
 from prodgen.generate.evaluation import evaluate_generator
-from prodgen.train.data import BatchStream, TrainingData
+from prodgen.train.data import BatchLoader, GlobalBatches, TrainingData, read_ahead_depth
 from prodgen.train.distributed import DistributedEnv, default_device
-from prodgen.train.gan import GANTrainer, train_gan
+from prodgen.train.loop import SHARED_STREAM_OFFSET, build_networks, train
+from prodgen.train.randomness import SharedRandom
 
 RESULTS = Path(__file__).resolve().parent / "results"
 app = typer.Typer(no_args_is_help=True)
@@ -58,7 +59,7 @@ def run(preset: str, minutes: float = 30.0, threads: int = 2, runs_dir: Path = P
     """Train one preset for a fixed wall-clock budget (validation FID recorded over time)."""
     overrides = [f"train.max_minutes={minutes}", f"train.threads={threads}", "train.steps=10000000", *(set_ or [])]
     config = load_config(preset, overrides)
-    result = train_gan(config, runs_root=runs_dir)
+    result = train(config, runs_root=runs_dir)
     print(json.dumps({"run_dir": str(result.run_dir), "step": result.step, "best": result.best, "stopped": result.stopped_because}))
 
 
@@ -71,19 +72,32 @@ def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2,
     config = load_config(preset, set_ or [])
     data = TrainingData(load_catalog(config.data.catalog), config.data)
     device = default_device()
-    trainer = GANTrainer(config, data, DistributedEnv(device=device))
-    stream = BatchStream(len(data), config.train.batch_size, 0, 1, config.train.seed)
+    env = DistributedEnv(device=device)
+    torch.manual_seed(config.train.seed)
+    family = family_class(config.family)(config, data, env)
+    build_networks(family)
+    memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+    loader = BatchLoader(data, GlobalBatches(len(data), config.train.batch_size, 0, 1, config.train.seed),
+                         read_ahead_depth(config.train.prefetch, device), prepare=lambda batch: batch.to(device, memory_format))
+    random = SharedRandom(config.train.seed + SHARED_STREAM_OFFSET, 0, 1, device)
+    read = 0
+
+    def next_batch():
+        nonlocal read
+        read += 1
+        return loader.next()
 
     for _ in range(warmup):
-        trainer.train_step(stream)
+        family.train_step(next_batch, random)
     synchronize(device)
-    started = time.perf_counter()
+    read, started = 0, time.perf_counter()
     for _ in range(steps):
-        trainer.train_step(stream)
+        family.train_step(next_batch, random)
     synchronize(device)
+    loader.close()
     seconds = time.perf_counter() - started
     figures = {"preset": preset, "batch_size": config.train.batch_size, "model_size": data.model_size, "steps": steps,
-               "seconds": round(seconds, 2), "real_images_per_second": round(steps * config.train.batch_size * config.train.n_dis / seconds, 1),
+               "seconds": round(seconds, 2), "real_images_per_second": round(read * config.train.batch_size / seconds, 1),
                "device": str(device), "precision": config.train.precision, "channels_last": config.train.channels_last, "machine": machine()}
     print(json.dumps(figures))
     if out is not None:
@@ -101,7 +115,10 @@ def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool
         catalog = load_catalog(generator.spec["catalog"])
         out = RESULTS / f"report-{run_key(run_dir)}"
         result = evaluate_generator(generator, catalog, count=count, split="test", out_dir=out, include_cas=cas)
-        summary = {"run": str(run_dir), "checkpoint": generator.source, "metrics": result["metrics"], "floors": result["floors"],
+        # What was scored travels with the scores, so a model card states the real counts and each metric's k.
+        scored = {key: result[key] for key in ("reference_split", "num_samples", "num_reference", "conditional", "seed", "metric_definitions",
+                                               "floor_source", "options")}
+        summary = {"run": str(run_dir), "checkpoint": generator.source, **scored, "metrics": result["metrics"], "floors": result["floors"],
                    "seconds": result["seconds"], "machine": machine()}
         write_json_atomic(RESULTS / f"scores-{run_key(run_dir)}.json", summary)
         print(json.dumps(summary, indent=1))

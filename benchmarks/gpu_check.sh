@@ -2,8 +2,8 @@
 # The CUDA paths of the training engine, checked in one short session on a lent GPU machine:
 #   1. the training and model tests on the GPU (the loop picks cuda:LOCAL_RANK by itself);
 #   2. training throughput of each preset in fp32, bf16 autocast, and bf16 + channels_last;
-#   3. NCCL: torchrun with one process joins a process group, trains with bf16 + channels_last,
-#      checkpoints and resumes;
+#   3. NCCL: torchrun with one process joins a process group, trains under DDP with SyncBatchNorm,
+#      bf16 + channels_last, checkpoints and resumes (with the run's own config);
 #   4. the default preset trained for $MINUTES minutes twice side by side on the one GPU, with a
 #      constant and with a linearly decaying learning rate; the EMA generators are exported.
 # The machine has no network: the prepared catalogs travel as .gpu/catalogs.tgz (a tarball of
@@ -15,7 +15,7 @@ set -u
 OUT=${OUT:-runs/gpu-check}
 MINUTES=${MINUTES:-5}
 TP_STEPS=${TP_STEPS:-300}
-TESTS=${TESTS:-tests/test_train_gan.py tests/test_models.py}
+TESTS=${TESTS:-tests/test_train_gan.py tests/test_train_family.py tests/test_train_kill.py tests/test_models.py}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PRODGEN_HOME=${PRODGEN_HOME:-/tmp/prodgen-home} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -30,9 +30,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(), 'bf16', torch.cuda.is_bf16_supported())" 2>&1 | tee -a "$LOG"
 
 section tests on the GPU
-# the two-process test needs two GPUs here (one per process); the CPU suite runs it with gloo
-timeout 180 $PY -m pytest -q -p no:cacheprovider $TESTS \
-    --deselect tests/test_train_gan.py::test_two_process_gloo_run 2>&1 | tail -25 | tee -a "$LOG"
+# the two-process tests (tests/test_train_distributed.py) need two GPUs here, one per process; the CPU suite runs them with gloo
+timeout 180 $PY -m pytest -q -p no:cacheprovider $TESTS 2>&1 | tail -25 | tee -a "$LOG"
 
 section throughput
 TP_STEPS=$TP_STEPS timeout 240 $PY - <<'EOF' 2>&1 | grep -v Warning | tee -a "$LOG"
@@ -50,12 +49,12 @@ for preset in ("fmnist-dcgan", "fmnist-cgan", "catalog-64"):
             print(f"{preset} {name}: FAILED {exc!r}")
 EOF
 
-section NCCL: torchrun, one process, bf16 + channels_last, then resume
-NCCL_SETS=(--set train.precision=bf16 --set train.channels_last=true --set train.threads=4 --set eval.every=200 --set eval.checkpoint_every=200)
+section NCCL: torchrun, one process, DDP + SyncBatchNorm, bf16 + channels_last, then resume
+NCCL_SETS=(--set train.precision=bf16 --set train.channels_last=true --set train.threads=4 --set eval.every=200 --set eval.checkpoint_every=200 --set train.sync_batchnorm=true)
 timeout 120 $PY -m torch.distributed.run --nproc_per_node 1 -m prodgen.cli train --config fmnist-cgan --runs-dir /tmp/runs-nccl \
     --set train.steps=200 "${NCCL_SETS[@]}" 2>&1 | grep -v "it/s\|━" | tail -8 | tee -a "$LOG"
-timeout 120 $PY -m torch.distributed.run --nproc_per_node 1 -m prodgen.cli train --config fmnist-cgan --resume /tmp/runs-nccl/00001-fmnist-cgan \
-    --set train.steps=400 "${NCCL_SETS[@]}" 2>&1 | grep -v "it/s\|━" | tail -8 | tee -a "$LOG"
+timeout 120 $PY -m torch.distributed.run --nproc_per_node 1 -m prodgen.cli train --resume /tmp/runs-nccl/00001-fmnist-cgan \
+    --set train.steps=400 --set train.threads=4 2>&1 | grep -v "it/s\|━" | tail -8 | tee -a "$LOG"
 
 section "default preset, $MINUTES min each, constant vs linear decay, side by side"
 for schedule in constant linear; do

@@ -129,23 +129,35 @@ def data_list() -> None:
 
 @app.command("train")
 def train(
-    config: Annotated[str, typer.Option(help="Preset name (fmnist-cgan, fmnist-dcgan, catalog-64) or a YAML path.")] = "fmnist-cgan",
+    config: Annotated[str | None, typer.Option(help="Preset name (see `prodgen presets`) or a YAML path; default fmnist-cgan.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value: section.key=value (repeatable).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue a run folder (or checkpoint) exactly.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue a run folder (or checkpoint) exactly, with its own saved config.")] = None,
     init_from: Annotated[Path | None, typer.Option(help="Start from a trained checkpoint's weights (fine-tuning).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where numbered run folders are created.")] = Path("runs"),
     dry_run: Annotated[bool, typer.Option(help="Build data and models, print the resolved config, train nothing.")] = False,
 ) -> None:
-    """Train a GAN on a prepared catalog. Multi-process: torchrun --nproc_per_node N -m prodgen.cli train ..."""
-    from prodgen.config import load_config
-    from prodgen.train.gan import train_gan
+    """Train a model on a prepared catalog. Multi-process: torchrun --nproc_per_node N -m prodgen.cli train ..."""
+    from prodgen.config import DEFAULT_PRESET, load_config
+    from prodgen.train.loop import saved_config
+    from prodgen.train.loop import train as train_model
 
     if resume is not None and init_from is not None:
         raise ProdgenError("Use either --resume (continue a run) or --init-from (start a new run from its weights), not both.")
-    run_config = load_config(config, set_ or [])
-    result = train_gan(run_config, runs_root=runs_dir, resume=resume, init_from=init_from, dry_run=dry_run, console=console)
+    if resume is not None and config is not None:
+        raise ProdgenError("--resume continues a run with its own saved config: drop --config (--set may change the allowed keys).")
+    run_config = saved_config(resume, set_) if resume is not None else load_config(config or DEFAULT_PRESET, set_ or [])
+    result = train_model(run_config, runs_root=runs_dir, resume=resume, init_from=init_from, dry_run=dry_run, console=console)
     if not dry_run:
         console.print(f"run folder: {result.run_dir}")
+
+
+@app.command("presets")
+def presets() -> None:
+    """List the training presets that ship with prodgen."""
+    from prodgen.presets import preset_names
+
+    for name in preset_names():
+        console.print(name)
 
 
 def parse_conditions(category: str | None, attributes: list[str]) -> dict[str, str]:

@@ -1,23 +1,30 @@
 """Training configuration: YAML presets validated by pydantic, overridable with `--set a.b=value`.
 
-Unknown keys and bad values are errors naming the offending key; every run saves its
-resolved config, and `--resume` compares hyper-parameters against it.
+A config has the sections every model family shares (`data`, `train`, `eval`) and the two its
+family owns (`model`: which networks; `loss`: which objective), validated by that family's own
+classes (`family: gan` by default). Unknown keys, bad values and options that the chosen model
+would ignore are errors naming the offending key; every run saves its resolved config, and
+`--resume` continues with that saved config.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from prodgen.errors import ProdgenError
+from prodgen.presets import read_preset
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_PRESET = "fmnist-cgan"
+DEFAULT_FAMILY = "gan"
 # What may change when resuming: how long to train, how patient to be and how the hardware runs
-# it (CPU threads, bf16 autocast, memory layout); not what is trained or how.
-SCHEDULE_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "train.precision", "train.channels_last", "eval.patience"})
+# it (bf16 autocast, memory layout, CPU threads, read-ahead); not what is trained or how. Changing the thread
+# count changes the order of float sums, so the losses after such a resume differ in the last bits.
+RESUME_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "train.precision", "train.channels_last", "train.prefetch", "eval.patience"})
 AUGMENTATIONS = ("translation", "color", "cutout")
 
 
@@ -28,56 +35,46 @@ class Section(BaseModel):
 class DataConfig(Section):
     catalog: str = "fashion-mnist"
     conditions: list[str] = Field(default_factory=lambda: ["category"], description="category and/or attribute columns; [] for unconditional")
-    pad_to: int | None = Field(None, description="pad images (with their background) to this square size, e.g. 28 -> 32")
+    pad_to: int | None = Field(32, description="pad images (with their background) to this square size, e.g. 28 -> 32; null: none")
     augment: list[Literal["translation", "color", "cutout"]] = Field(default_factory=list, description="DiffAugment policies")
 
 
-class ModelConfig(Section):
-    generator: str = "resnet"
-    discriminator: str = "projection"
-    z_dim: int = Field(128, ge=2, le=1024)
-    g_width: int = Field(128, ge=4, le=2048)
-    d_width: int = Field(64, ge=4, le=2048)
-    attention: bool = False
-    auxiliary_weight: float = Field(0.0, ge=0.0, description="> 0 adds AC-GAN classifier heads to D with this weight")
-
-
-class LossConfig(Section):
-    kind: Literal["bce", "hinge", "lsgan", "wgan-gp", "mmd"] = "hinge"
-    r1_gamma: float = Field(0.0, ge=0.0)
-    gp_weight: float = Field(10.0, ge=0.0)
-
-
 class TrainConfig(Section):
-    batch_size: int = Field(64, ge=2, le=8192)
-    steps: int = Field(20_000, ge=1)
+    batch_size: int = Field(64, ge=2, le=8192, description="the global batch: split evenly over the processes")
+    steps: int = Field(60_000, ge=1)
     max_minutes: float | None = Field(None, gt=0)
     n_dis: int = Field(1, ge=1, le=10)
-    lr_g: float = Field(2e-4, gt=0, le=1)
-    lr_d: float = Field(2e-4, gt=0, le=1)
+    lr_g: float = Field(4e-4, gt=0, le=1)
+    lr_d: float = Field(4e-4, gt=0, le=1)
     betas: tuple[float, float] = (0.5, 0.999)
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     seed: int = 0
     nan_patience: int = Field(5, ge=1, description="consecutive non-finite steps before stopping")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     lr_schedule: Literal["constant", "linear"] = Field(
-        "constant", description="linear: both learning rates fall linearly to 0 from `decay_from` of the run (steps or time budget, whichever is nearer)")
+        "linear", description="linear: both learning rates fall linearly to 0 from `decay_from` of the run (steps or time budget, whichever is nearer)")
     decay_from: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of the run after which a linear schedule starts to decay")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward passes under bfloat16 autocast (GPUs with bf16 units); weights stay fp32")
     channels_last: bool = Field(False, description="NHWC memory layout for models and batches (faster convolutions on GPUs)")
+    sync_batchnorm: bool = Field(False, description="BatchNorm statistics over the global batch, not each process's share (GPUs; torch SyncBatchNorm)")
+    prefetch: int | None = Field(
+        None, ge=0, le=64, description="batches read ahead on a background thread; 0: read on the training thread; null: 4 when a GPU trains or a CPU core is free, else 0")
 
     @model_validator(mode="after")
-    def _betas_in_range(self) -> TrainConfig:
+    def _consistent(self) -> TrainConfig:
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        # a value other than the default that the schedule would ignore is a mistake worth naming
+        if self.lr_schedule == "constant" and self.decay_from != type(self).model_fields["decay_from"].default:
+            raise ValueError(f"decay_from={self.decay_from} only applies to lr_schedule: linear (the schedule is constant)")
         return self
 
 
 class EvalConfig(Section):
-    every: int = Field(1000, ge=1, description="steps between validation scores")
+    every: int = Field(500, ge=1, description="steps between validation scores")
     samples: int = Field(2000, ge=100)
-    metric: Literal["fid", "kid"] = "fid"
-    patience: int = Field(10, ge=1, description="evaluations without improvement before early stopping (under a linear schedule, counted once the decay has started)")
+    metric: str = Field("fid", description="validation score that picks the best checkpoint (lower is better); each family names its own: gan fid or kid")
+    patience: int = Field(8, ge=1, description="evaluations without improvement before early stopping (under a linear schedule, counted once the decay has started)")
     sample_every: int = Field(500, ge=1)
     log_every: int = Field(50, ge=1)
     checkpoint_every: int = Field(1000, ge=1)
@@ -85,15 +82,52 @@ class EvalConfig(Section):
 
 
 class RunConfig(Section):
-    name: str = "run"
+    """The sections every family shares; `run_config_class(family)` adds the family's `model` and `loss`."""
+
+    name: str = DEFAULT_PRESET
+    family: str = DEFAULT_FAMILY
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
+    # set by run_config_class: the family's own sections
+    model: Section
+    loss: Section | None
+
+    @model_validator(mode="after")
+    def _family_checks(self) -> RunConfig:
+        problems = family_class(self.family).check_config(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def flat(self) -> dict[str, Any]:
         return flatten(self.model_dump(mode="json"))
+
+
+def family_class(name: str):
+    """The registered model family (prodgen.train.families) of that name."""
+    from prodgen.train.families import get_family
+
+    return get_family(name)
+
+
+@functools.cache
+def run_config_class(family: str) -> type[RunConfig]:
+    """RunConfig with the family's `model` and `loss` sections (a family without a loss section gets none)."""
+    owner = family_class(family)
+    loss_field: Any = (owner.loss_config, Field(default_factory=owner.loss_config)) if owner.loss_config else (None, None)
+    return create_model(
+        f"{owner.__name__}RunConfig",
+        __base__=RunConfig,
+        model=(owner.model_config, Field(default_factory=owner.model_config)),
+        loss=loss_field,
+    )
+
+
+def default_config() -> RunConfig:
+    """The pydantic defaults: equal to the default preset (a test holds them to it)."""
+    return run_config_class(DEFAULT_FAMILY)()
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -109,22 +143,17 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _format_errors(error: ValidationError, origin: str) -> str:
     lines = [f"Invalid config ({origin}):"]
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
-        lines.append(f"  {where}: {item['msg']}")
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
     return "\n".join(lines)
 
 
-def apply_override(tree: dict[str, Any], assignment: str) -> None:
-    """`train.lr_g=1e-4` -> tree['train']['lr_g'] = 0.0001 (the value is parsed as YAML)."""
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """`train.lr_g=1e-4` -> ("train.lr_g", 0.0001): the value is parsed as YAML."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         raise ProdgenError(f"Invalid --set {assignment!r}: use KEY=VALUE, e.g. train.lr_g=1e-4")
-    *parents, leaf = key.strip().split(".")
-    node = tree
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ProdgenError(f"Invalid --set {assignment!r}: {part} is not a section")
     value = yaml.safe_load(raw)
     # YAML 1.1 reads 1e-4 as a string; numbers are what such a key means
     if isinstance(value, str):
@@ -132,49 +161,83 @@ def apply_override(tree: dict[str, Any], assignment: str) -> None:
             value = float(value)
         except ValueError:
             pass
+    return key.strip(), value
+
+
+def apply_override(tree: dict[str, Any], assignment: str) -> None:
+    key, value = parse_override(assignment)
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ProdgenError(f"Invalid --set {assignment!r}: {part} is not a section")
     node[leaf] = value
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return _mapping(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
     except (OSError, yaml.YAMLError) as exc:
         raise ProdgenError(f"Cannot read config {path}: {exc}") from exc
+
+
+def _mapping(tree: Any, origin: str) -> dict[str, Any]:
+    tree = tree or {}
     if not isinstance(tree, dict):
-        raise ProdgenError(f"Config {path} must be a mapping of sections.")
+        raise ProdgenError(f"Config {origin} must be a mapping of sections.")
     return tree
 
 
-def load_config(preset_or_path: str = "fmnist-cgan", overrides: list[str] | None = None) -> RunConfig:
-    """A preset name (see `preset_names()`) or a YAML path, then `section.key=value` overrides."""
+def load_config(preset_or_path: str = DEFAULT_PRESET, overrides: list[str] | None = None) -> RunConfig:
+    """A preset name (see `prodgen.presets.preset_names()`) or a YAML path, then `section.key=value` overrides."""
     path = Path(preset_or_path)
     if not path.suffix:
-        path = PRESETS_DIR / f"{preset_or_path}.yaml"
-        if not path.exists():
-            raise ProdgenError(f"Unknown preset {preset_or_path!r}; presets: {', '.join(preset_names())}, or give a YAML path.")
+        origin = f"preset {preset_or_path}"
+        try:
+            tree = _mapping(yaml.safe_load(read_preset(preset_or_path)), origin)
+        except yaml.YAMLError as exc:
+            raise ProdgenError(f"Cannot read config {origin}: {exc}") from exc
     elif not path.exists():
         raise ProdgenError(f"Config file not found: {path}")
-    tree = read_yaml(path)
+    else:
+        origin = str(path)
+        tree = read_yaml(path)
     for assignment in overrides or []:
         apply_override(tree, assignment)
-    return validate_config(tree, origin=str(path))
+    return validate_config(tree, origin=origin)
 
 
 def validate_config(tree: dict[str, Any], origin: str = "config") -> RunConfig:
+    family = tree.get("family", DEFAULT_FAMILY)
     try:
-        return RunConfig.model_validate(tree)
+        config_class = run_config_class(family)
+    except ProdgenError as exc:
+        raise ProdgenError(f"Invalid config ({origin}): {exc}") from None
+    try:
+        return config_class.model_validate(tree)
     except ValidationError as exc:
         raise ProdgenError(_format_errors(exc, origin)) from None
 
 
 def hyperparameter_changes(saved: RunConfig, requested: RunConfig) -> list[str]:
-    """Keys whose values differ, schedule keys (steps, time budget, patience) excepted."""
+    """Keys whose values differ, those a resume may change excepted."""
     old, new = saved.flat(), requested.flat()
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if k not in SCHEDULE_KEYS and old.get(k) != new.get(k)]
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if k not in RESUME_KEYS and old.get(k) != new.get(k)]
+
+
+def resume_config(saved: RunConfig, overrides: list[str]) -> RunConfig:
+    """A run's own saved config with the `--set` overrides a resume allows (RESUME_KEYS); any other key is refused."""
+    refused = [assignment for assignment in overrides if parse_override(assignment)[0] not in RESUME_KEYS]
+    if refused:
+        raise ProdgenError(
+            f"A resumed run keeps its own config; --set may only change {', '.join(sorted(RESUME_KEYS))} "
+            f"(not {', '.join(refused)}). Start a new run to train something else, or --init-from its weights."
+        )
+    tree = saved.model_dump(mode="json")
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    return validate_config(tree, origin="resumed run")
 
 
 def dump_yaml(config: RunConfig) -> str:

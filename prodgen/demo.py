@@ -20,7 +20,7 @@ from prodgen.data.inspect import contact_sheet
 from prodgen.generate import ProductGenerator
 from prodgen.generate.evaluation import evaluate_generator
 from prodgen.generate.gallery import category_gallery
-from prodgen.train.gan import train_gan
+from prodgen.train.loop import train
 
 DEMO_OUT = Path("out/demo")
 
@@ -37,7 +37,7 @@ def run_demo(
     console.print(f"contact sheet: {contact_sheet(catalog, out / 'fashion-mnist_contact_sheet.png')}")
 
     config = load_config("fmnist-cgan", [f"train.max_minutes={minutes}", "eval.every=500", "eval.checkpoint_every=500"])
-    result = train_gan(config, runs_root=out / "runs", console=console)
+    result = train(config, runs_root=out / "runs", console=console)
 
     generator = ProductGenerator.load(result.run_dir)
     console.print(f"gallery: {category_gallery(generator, out / 'gallery.png')}")

@@ -102,9 +102,8 @@ def _input_gradients(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor
     return gradients.flatten(1)
 
 
-def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, conditions: torch.Tensor | None) -> torch.Tensor:
-    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, conditions: torch.Tensor | None, alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on interpolates of real and fake, mixed by `alpha` (N, 1, 1, 1) drawn uniformly in [0, 1)."""
     mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
     gradients = _input_gradients(discriminator(mixed, conditions).logits, mixed)
     return ((gradients.norm(dim=1) - 1) ** 2).mean()

@@ -10,7 +10,7 @@ from prodgen.errors import ProdgenError
 from prodgen.metrics.fid import fid_from_features, frechet_distance
 from prodgen.metrics.kid import kernel_distance, unbiased_mmd2
 from prodgen.metrics.memorisation import copy_threshold, memorisation
-from prodgen.metrics.prdc import density_coverage, precision_recall
+from prodgen.metrics.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, density_coverage, metric_definitions, precision_recall
 
 torch.set_num_threads(2)
 
@@ -94,11 +94,48 @@ def _naive_prdc(real, fake, k):
     return precision, recall, density, coverage
 
 
-def test_prdc_matches_naive_implementation():
+@pytest.mark.parametrize("k", [3, 5])
+def test_prdc_matches_naive_implementation(k):
     rng = np.random.default_rng(7)
     real, fake = rng.normal(size=(300, 5)), rng.normal(0.3, 1.2, size=(250, 5))
-    got = (*precision_recall(real, fake, 5), *density_coverage(real, fake, 5))
-    assert got == pytest.approx(_naive_prdc(real, fake, 5), abs=1e-6)
+    got = (*precision_recall(real, fake, k), *density_coverage(real, fake, k))
+    assert got == pytest.approx(_naive_prdc(real, fake, k), abs=1e-6)
+
+
+# Real points 0..9 on a line; generated: 0.5..4.5 (inside the real range) and 12.6..16.6 (beyond it).
+# No distance equals a radius, so the answers below do not hang on float rounding.
+_LINE_REAL = np.arange(10, dtype=np.float64)[:, None]
+_LINE_FAKE = np.array([0.5, 1.5, 2.5, 3.5, 4.5, 12.6, 13.6, 14.6, 15.6, 16.6])[:, None]
+
+
+def test_knn_metrics_by_hand_for_k_3_and_5():
+    # Real k-th neighbour radii: k=3 -> 3 at the ends (0, 9), 2 elsewhere; k=5 -> 5, 4, 3 ... 3, 4, 5.
+    # Precision: the real balls reach up to 9 + 3 = 12 (k=3) or 9 + 5 = 14 (k=5): 5 of 10 fakes
+    # inside with k=3; with k=5 also 12.6 and 13.6, 7 of 10.
+    assert precision_recall(_LINE_REAL, _LINE_FAKE, 3)[0] == pytest.approx(0.5)
+    assert precision_recall(_LINE_REAL, _LINE_FAKE, 5)[0] == pytest.approx(0.7)
+    # Recall: fake radii k=3 -> 3 for 4.5 and 12.6, so the balls reach 7.5 and 9.6: real 8 and 9 are
+    # outside (8 of 10); k=5 -> 4.5's 5th neighbour is 12.6 (radius 8.1): every real point inside.
+    assert precision_recall(_LINE_REAL, _LINE_FAKE, 3)[1] == pytest.approx(0.8)
+    assert precision_recall(_LINE_REAL, _LINE_FAKE, 5)[1] == pytest.approx(1.0)
+    # Density: real balls holding each fake, k=5: 4+5+6+7+10 (lower fakes) + 1+1 (12.6, 13.6 in 9's
+    # ball) = 34 of k*10 = 50; k=3: 3+4+5+4+4 = 20 of 30.
+    # Coverage: nearest fakes of real 6, 7, 8, 9 are 1.5, 2.5, 3.5, 3.6 away, 0.5 for 0..5: all inside
+    # their k=5 radius (3, 3, 4, 5); with k=3 (2, 2, 2, 3) 7, 8 and 9 are not covered.
+    assert density_coverage(_LINE_REAL, _LINE_FAKE, 5) == pytest.approx((34 / 50, 1.0))
+    assert density_coverage(_LINE_REAL, _LINE_FAKE, 3) == pytest.approx((20 / 30, 0.7))
+
+
+def test_precision_recall_default_to_k_3_and_density_coverage_to_k_5():
+    assert (PRECISION_RECALL_K, DENSITY_COVERAGE_K) == (3, 5)
+    assert precision_recall(_LINE_REAL, _LINE_FAKE) == pytest.approx((0.5, 0.8))  # the k=3 answers above
+    assert density_coverage(_LINE_REAL, _LINE_FAKE) == pytest.approx((34 / 50, 1.0))  # the k=5 answers above
+    assert metric_definitions() == {
+        "precision": "Kynkäänniemi et al. 2019, k=3",
+        "recall": "Kynkäänniemi et al. 2019, k=3",
+        "density": "Naeem et al. 2020, k=5",
+        "coverage": "Naeem et al. 2020, k=5",
+    }
 
 
 def test_prdc_of_identical_sets_is_perfect():
@@ -106,7 +143,7 @@ def test_prdc_of_identical_sets_is_perfect():
     precision, recall = precision_recall(real, real.copy())
     density, coverage = density_coverage(real, real.copy())
     assert precision == 1.0 and recall == 1.0 and coverage == 1.0
-    # each real ball holds its own centre and its k neighbours: (k + 1) / k
+    # each real ball holds its own centre and its k neighbours: (k + 1) / k, with the default k = 5
     assert density == pytest.approx(6 / 5)
 
 
@@ -120,8 +157,11 @@ def test_one_repeated_sample_has_recall_and_coverage_near_zero():
 
 
 def test_knn_metrics_need_more_than_k_samples():
-    with pytest.raises(ProdgenError, match="more than 5"):
+    with pytest.raises(ProdgenError, match="more than 3"):
         precision_recall(np.zeros((10, 2)), np.zeros((3, 2)))
+    with pytest.raises(ProdgenError, match="more than 5"):
+        density_coverage(np.zeros((10, 2)), np.zeros((5, 2)))
+    assert density_coverage(np.arange(10.0)[:, None], np.arange(6.0)[:, None])[1] > 0  # 6 > 5 is enough
 
 
 def test_memorisation_of_copies_is_one_and_of_new_points_about_one_percent():

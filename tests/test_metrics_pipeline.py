@@ -20,6 +20,7 @@ from prodgen.metrics.features import (
     shipped_network_dir,
 )
 from prodgen.metrics.registry import EvalOptions
+from prodgen.metrics.report import write_report
 
 torch.set_num_threads(2)
 SIZE = 16
@@ -179,7 +180,7 @@ def test_cli_writes_json_and_html_reports(network, catalog: Catalog, home: Path)
     result = CliRunner().invoke(eval_app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["reference_split"] == "test" and report["num_samples"] == 90
+    assert report["reference_split"] == "test" and report["num_samples"] == 90 and report["num_reference"] == 90
     assert report["feature_network"]["trained_on_this_catalog"] is True
     for key in ("fid", "kid_mean", "precision", "coverage", "class_consistency", "memorisation", "cas"):
         assert key in report["metrics"] and key in report["floors"]
@@ -187,6 +188,35 @@ def test_cli_writes_json_and_html_reports(network, catalog: Catalog, home: Path)
     page = (out / "report.html").read_text()
     assert "Real vs real" in page and "nearest_pairs.png" in page and "grids/00-bar.png" in page
     assert (out / "nearest_pairs.png").exists() and len(list((out / "grids").glob("*.png"))) == 3
+
+
+def test_report_names_the_paper_and_k_of_each_knn_metric_and_floors_use_the_same_k(network, catalog: Catalog, home: Path):
+    evaluator = Evaluator(catalog, "test", network, FAST_OPTIONS, seed=0)
+    images = catalog.subset("val")[0][:60]
+    result = evaluator.evaluate(images, metrics=("fid", "pr", "dc"))
+    write_report(result, images, np.zeros(60, np.int64), catalog.subset("train")[0], home / "knn-report")
+    report = json.loads((home / "knn-report" / "report.json").read_text())
+    assert report["metric_definitions"] == {
+        "precision": "Kynkäänniemi et al. 2019, k=3",
+        "recall": "Kynkäänniemi et al. 2019, k=3",
+        "density": "Naeem et al. 2020, k=5",
+        "coverage": "Naeem et al. 2020, k=5",
+    }
+    assert report["options"]["precision_recall_k"] == 3 and report["options"]["density_coverage_k"] == 5
+    # the real-vs-real floor beside each metric was computed with that metric's k
+    assert report["details"]["pr"]["k"] == report["floor_details"]["pr"]["k"] == 3
+    assert report["details"]["dc"]["k"] == report["floor_details"]["dc"]["k"] == 5
+    assert report["num_samples"] == 60 and report["num_reference"] == 90
+    page = (home / "knn-report" / "report.html").read_text(encoding="utf-8")
+    assert "Precision (Kynkäänniemi et al. 2019, k=3)" in page and "Recall (Kynkäänniemi et al. 2019, k=3)" in page
+    assert "Density (Naeem et al. 2020, k=5)" in page and "Coverage (Naeem et al. 2020, k=5)" in page
+    assert "60 unconditional samples against the real <b>test</b> split (90 images)" in page
+
+    other = Evaluator(catalog, "test", network, EvalOptions(precision_recall_k=5, density_coverage_k=3, kid_subsets=10, kid_subset_size=50), seed=0)
+    changed = other.evaluate(images, metrics=("pr", "dc"))
+    assert changed["metric_definitions"]["recall"] == "Kynkäänniemi et al. 2019, k=5"
+    assert changed["metric_definitions"]["coverage"] == "Naeem et al. 2020, k=3"
+    assert changed["floor_details"]["pr"]["k"] == 5 and changed["floor_details"]["dc"]["k"] == 3
 
 
 def test_cli_rejects_bad_samples_and_missing_inception_weights(network, catalog: Catalog, home: Path):

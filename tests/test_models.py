@@ -10,6 +10,7 @@ from prodgen.losses import LOSSES, auxiliary_classification_loss, build_loss, gr
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator, plan_resolution
 from prodgen.models.layers import ConditionalBatchNorm2d
 from prodgen.train.augment import POLICIES, diff_augment
+from prodgen.train.randomness import SharedRandom
 
 GEOMETRIES = [(28, 28, 1), (32, 32, 3), (80, 64, 3)]  # (height, width, channels); 80x64 is a 4:5 product shot
 
@@ -91,7 +92,7 @@ def test_each_loss_trains_d_to_separate_real_from_fake(name):
     for _ in range(30):
         value = loss.discriminator(discriminator(real), discriminator(fake))
         if name == "wgan-gp":
-            value = value + 10 * gradient_penalty(discriminator, real, fake, None)
+            value = value + 10 * gradient_penalty(discriminator, real, fake, None, torch.rand(16, 1, 1, 1))
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
@@ -113,7 +114,7 @@ def test_r1_penalty_is_a_squared_gradient_norm():
 def test_diff_augment_keeps_shape_and_gradients(policy):
     torch.manual_seed(0)
     x = torch.rand(4, 3, 16, 16, requires_grad=True)
-    y = diff_augment(x, [policy])
+    y = diff_augment(x, [policy], SharedRandom(seed=0, rank=0, world_size=1, device=torch.device("cpu")))
     assert y.shape == x.shape and not torch.equal(y, x)
     y.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0

@@ -17,6 +17,21 @@ def test_fmnist_cgan_is_shipped_with_its_model_card():
     assert card["test_scores"]["metrics"]["fid"] > 0
 
 
+def test_shipped_card_states_the_counts_and_k_it_was_scored_with():
+    from prodgen.generate.card import render_model_card
+
+    directory = SHIPPED_DIR / "fmnist-cgan"
+    card = json.loads((directory / "model_card.json").read_text())
+    scores = card["test_scores"]
+    # from the report of the scoring run (benchmarks/results/report-ship2-00001-fmnist-cgan/report.json)
+    assert (scores["reference_split"], scores["num_samples"], scores["num_reference"]) == ("test", 10_000, 10_000)
+    assert scores["metric_definitions"]["precision"] == "Kynkäänniemi et al. 2019, k=5"  # scored before k=3 became the default
+    text = (directory / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert text == render_model_card("fmnist-cgan", card)
+    assert "10,000 generated class-conditional samples against the 10,000 real test images" in text
+    assert "| recall (Kynkäänniemi et al. 2019, k=5) | 0.7340 |" in text
+
+
 def test_shipped_generator_draws_the_asked_category(tmp_path):
     generator = ProductGenerator.load("fmnist-cgan")
     sneakers = generator.sample(64, {"category": "Sneaker"}, seed=7)

@@ -1,78 +1,25 @@
-"""The GAN engine on a tiny synthetic catalog: training, checkpoints, resume, guards, DDP."""
+"""The GAN family on the training loop, on a tiny synthetic catalog: training, checkpoints, resume, guards."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from prodgen.config import load_config, validate_config
-from prodgen.data import PrepSettings, prepare_folder
 from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.train import checkpoint as ckpt
-from prodgen.train.gan import TrainingDiverged, learning_rate_scale, train_gan
+from prodgen.train.families.gan import GAN
+from prodgen.train.loop import TrainingDiverged, learning_rate_scale, train
 
-from .conftest import write_category_folder
-
-TINY = {
-    "name": "tiny",
-    "data": {"catalog": "tiny", "conditions": ["category"]},
-    "model": {"generator": "resnet", "discriminator": "projection", "z_dim": 8, "g_width": 16, "d_width": 8},
-    "loss": {"kind": "hinge"},
-    "train": {"batch_size": 8, "steps": 6, "seed": 3, "threads": 1},
-    "eval": {"every": 3, "samples": 100, "sample_every": 3, "log_every": 1, "checkpoint_every": 3, "keep_last": 2, "patience": 5},
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_home(tmp_path_factory):
-    """A 16x16 colour catalog of two categories, with its feature network fitted once."""
-    home = tmp_path_factory.mktemp("home")
-    source = tmp_path_factory.mktemp("src")
-    write_category_folder(source, {"boots": 30, "caps": 30}, size=(20, 20))
-    saved = os.environ.get("PRODGEN_HOME")
-    os.environ["PRODGEN_HOME"] = str(home)
-    try:
-        catalog = prepare_folder(source, "tiny", PrepSettings(width=16, height=16, channels=3)).catalog
-        from prodgen.metrics.features import fit_feature_network
-
-        fit_feature_network(catalog, epochs=2, show_progress=False)
-        yield home
-    finally:
-        if saved is None:
-            os.environ.pop("PRODGEN_HOME", None)
-        else:
-            os.environ["PRODGEN_HOME"] = saved
-
-
-@pytest.fixture
-def tiny(tiny_home, monkeypatch):
-    monkeypatch.setenv("PRODGEN_HOME", str(tiny_home))
-    return tiny_home
-
-
-def config(**overrides):
-    tree = json.loads(json.dumps(TINY))
-    for dotted, value in overrides.items():
-        section, key = dotted.split("__")
-        tree[section][key] = value
-    return validate_config(tree)
-
-
-def losses(run_dir: Path) -> dict[int, tuple[float, float]]:
-    rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    return {row["step"]: (row["d_loss"], row["g_loss"]) for row in rows}
+from .conftest import config, losses
 
 
 def test_tiny_run_writes_checkpoints_samples_scores_and_logs(tiny, tmp_path):
-    result = train_gan(config(), runs_root=tmp_path / "runs", show_progress=False)
+    result = train(config(), runs_root=tmp_path / "runs", show_progress=False)
     run = result.run_dir
     assert run.name == "00001-tiny" and result.step == 6
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["g_width"] == 16
@@ -98,17 +45,17 @@ def test_tiny_run_writes_checkpoints_samples_scores_and_logs(tiny, tmp_path):
 
 
 def test_resume_continues_exactly(tiny, tmp_path):
-    straight = train_gan(config(), runs_root=tmp_path / "a", show_progress=False)
-    half = train_gan(config(train__steps=3), runs_root=tmp_path / "b", show_progress=False)
-    resumed = train_gan(config(), resume=half.run_dir, show_progress=False)
+    straight = train(config(), runs_root=tmp_path / "a", show_progress=False)
+    half = train(config(train__steps=3), runs_root=tmp_path / "b", show_progress=False)
+    resumed = train(config(), resume=half.run_dir, show_progress=False)
     assert resumed.run_dir == half.run_dir and resumed.step == 6
     expected, got = losses(straight.run_dir), losses(resumed.run_dir)
     assert [got[s] for s in (4, 5, 6)] == [expected[s] for s in (4, 5, 6)]
 
 
 def test_resume_may_switch_to_bf16_and_channels_last(tiny, tmp_path):
-    half = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False)
-    resumed = train_gan(config(train__precision="bf16", train__channels_last=True), resume=half.run_dir, show_progress=False)
+    half = train(config(train__steps=3), runs_root=tmp_path, show_progress=False)
+    resumed = train(config(train__precision="bf16", train__channels_last=True), resume=half.run_dir, show_progress=False)
     assert resumed.step == 6
     assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses(resumed.run_dir).values())
     assert ProductGenerator.load(resumed.run_dir).sample(4, seed=0).shape == (4, 16, 16, 3)
@@ -123,7 +70,7 @@ def test_linear_schedule_decays_both_learning_rates_to_zero():
 
 
 def test_linear_schedule_reaches_the_optimisers(tiny, tmp_path):
-    run = train_gan(config(train__lr_schedule="linear", train__decay_from=0.5), runs_root=tmp_path, show_progress=False).run_dir
+    run = train(config(train__lr_schedule="linear", train__decay_from=0.5), runs_root=tmp_path, show_progress=False).run_dir
     scales = [json.loads(line)["lr_scale"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert scales == [1.0, 1.0, 1.0, 1.0, round(2 / 3, 4), round(1 / 3, 4)]
     state = json.loads((ckpt.latest_checkpoint(run) / ckpt.STATE).read_text())
@@ -132,28 +79,29 @@ def test_linear_schedule_reaches_the_optimisers(tiny, tmp_path):
 
 @pytest.mark.parametrize(("schedule", "stop_step"), [("constant", 2), ("linear", 6)])
 def test_early_stopping_waits_for_a_decaying_learning_rate(tiny, tmp_path, monkeypatch, schedule, stop_step):
-    monkeypatch.setattr("prodgen.train.gan._validate", lambda *args: {"fid": 1.0, "selection": 1.0})  # never improves
-    settings = config(train__steps=8, train__lr_schedule=schedule, train__decay_from=0.5, eval__every=1, eval__patience=1)
-    result = train_gan(settings, runs_root=tmp_path, show_progress=False)
+    monkeypatch.setattr(GAN, "validate", lambda *args: {"fid": 1.0, "selection": 1.0})  # never improves
+    decay = {"train__decay_from": 0.5} if schedule == "linear" else {}
+    settings = config(train__steps=8, train__lr_schedule=schedule, eval__every=1, eval__patience=1, **decay)
+    result = train(settings, runs_root=tmp_path, show_progress=False)
     # linear: steps 1-5 run at the full rate, the 6th is the first decayed one
     assert result.step == stop_step and result.stopped_because.startswith("early stop") and result.best["step"] == 1
 
 
 def test_a_time_budget_scores_and_keeps_the_final_step(tiny, tmp_path):
-    result = train_gan(config(train__steps=10**6, train__max_minutes=0.02, eval__every=10**5), runs_root=tmp_path, show_progress=False)
+    result = train(config(train__steps=10**6, train__max_minutes=0.02, eval__every=10**5), runs_root=tmp_path, show_progress=False)
     assert result.stopped_because == "time budget of 0.02 min reached" and 0 < result.step < 10**6
     assert [row["step"] for row in result.history] == [result.step] and result.best["step"] == result.step
     assert ckpt.latest_checkpoint(result.run_dir).name == f"ckpt-{result.step:07d}"
 
 
 def test_resume_refuses_changed_hyperparameters(tiny, tmp_path):
-    run = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    run = train(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
     with pytest.raises(ProdgenError, match=r"train.lr_g: 0.0002 -> 0.001"):
-        train_gan(config(train__lr_g=1e-3), resume=run, show_progress=False)
+        train(config(train__lr_g=1e-3), resume=run, show_progress=False)
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tiny, tmp_path, monkeypatch):
-    run = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    run = train(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
     before = ckpt.latest_checkpoint(run)
 
     def crash(tensors, filename, metadata=None):
@@ -181,43 +129,19 @@ def test_nan_guard_stops_and_names_the_last_good_checkpoint(tiny, tmp_path, monk
 
     monkeypatch.setattr(loss_module.HingeLoss, "generator", poisoned)
     with pytest.raises(TrainingDiverged, match=r"ckpt-0000003") as caught:
-        train_gan(config(train__steps=20, train__nan_patience=2), runs_root=tmp_path, show_progress=False)
+        train(config(train__steps=20, train__nan_patience=2), runs_root=tmp_path, show_progress=False)
     assert "2 consecutive steps" in str(caught.value)
 
 
 def test_init_from_fine_tunes_on_another_run(tiny, tmp_path):
-    source = train_gan(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
-    tuned = train_gan(config(train__steps=3, train__seed=9), runs_root=tmp_path, init_from=ckpt.latest_checkpoint(source), show_progress=False)
+    source = train(config(train__steps=3), runs_root=tmp_path, show_progress=False).run_dir
+    tuned = train(config(train__steps=3, train__seed=9), runs_root=tmp_path, init_from=ckpt.latest_checkpoint(source), show_progress=False)
     assert tuned.run_dir != source and tuned.step == 3
 
 
 def test_dry_run_writes_nothing(tiny, tmp_path):
-    result = train_gan(config(), runs_root=tmp_path / "runs", dry_run=True, show_progress=False)
+    result = train(config(), runs_root=tmp_path / "runs", dry_run=True, show_progress=False)
     assert result.stopped_because == "dry run" and not (tmp_path / "runs").exists()
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (["train.lr_g=-1"], "train.lr_g"),
-        (["model.colour=red"], "model.colour"),
-        (["loss.kind=wasserstein"], "loss.kind"),
-        (["train.betas=[0.5, 1.5]"], "betas"),
-        (["oops"], "KEY=VALUE"),
-    ],
-)
-def test_config_errors_name_the_key(overrides, message):
-    with pytest.raises(ProdgenError, match=message):
-        load_config("fmnist-cgan", overrides)
-
-
-def test_presets_load_and_overrides_apply():
-    cfg = load_config("fmnist-cgan", ["train.lr_g=1e-4", "data.augment=[translation, cutout]"])
-    assert cfg.train.lr_g == 1e-4 and cfg.data.augment == ["translation", "cutout"]
-    assert load_config("fmnist-dcgan").model.generator == "dcgan"
-    assert load_config("catalog-64").data.augment == ["translation", "color", "cutout"]
-    with pytest.raises(ProdgenError, match="Unknown preset"):
-        load_config("fmnist-nope")
 
 
 def test_a_process_without_a_gpu_of_its_own_is_told_how_many_there_are(monkeypatch):
@@ -232,30 +156,12 @@ def test_a_process_without_a_gpu_of_its_own_is_told_how_many_there_are(monkeypat
     assert distributed.default_device() == torch.device("cuda", 0)
 
 
-def test_two_process_gloo_run(tiny, tmp_path):
-    config_path = tmp_path / "tiny.yaml"
-    tree = json.loads(json.dumps(TINY))
-    tree["train"]["steps"] = 4
-    config_path.write_text(yaml.safe_dump(tree))
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-        "-m", "prodgen.cli", "train", "--config", str(config_path), "--runs-dir", str(tmp_path / "runs"),
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert run.returncode == 0, run.stderr[-3000:]
-    (run_dir,) = list((tmp_path / "runs").iterdir())
-    state = json.loads((ckpt.latest_checkpoint(run_dir) / ckpt.STATE).read_text())
-    assert state["world_size"] == 2 and state["step"] == 4
-    tensors = ckpt.read_checkpoint(run_dir).tensors
-    assert "rng.rank1" in tensors and not torch.equal(tensors["rng.rank0"], tensors["rng.rank1"])
-
-
 def test_cli_generate_export_and_eval_a_trained_run(tiny, tmp_path):
     from typer.testing import CliRunner
 
     from prodgen.cli import app
 
-    run = train_gan(config(train__steps=3), runs_root=tmp_path / "runs", show_progress=False).run_dir
+    run = train(config(train__steps=3), runs_root=tmp_path / "runs", show_progress=False).run_dir
     runner = CliRunner()
     made = runner.invoke(app, ["generate", "--model", str(run), "--category", "boots", "-n", "6", "--seed", "7", "--out", str(tmp_path / "gen")])
     assert made.exit_code == 0, made.output

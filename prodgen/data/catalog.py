@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ class Catalog:
     categories: list[str]
     entries: list[dict[str, Any]]
     info: dict[str, Any] = field(default_factory=dict)
+    # SHA-256 of the image array as its manifest records it; None for a catalog built in memory
+    images_sha256: str | None = None
     labels: np.ndarray = field(init=False)
     splits: np.ndarray = field(init=False)
 
@@ -86,15 +89,25 @@ class Catalog:
                 values.setdefault(key, set()).add(value)
         return {key: sorted(v) for key, v in sorted(values.items())}
 
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the images: the manifest's, so a large memory-mapped catalog is not read whole to hash it."""
+        if self.images_sha256 is None:
+            self.images_sha256 = images_digest(self.images)
+        return self.images_sha256
+
     def split_indices(self, split: str) -> np.ndarray:
         if split not in SPLITS:
             raise ProdgenError(f"Unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
         return np.flatnonzero(self.splits == SPLITS.index(split))
 
-    def subset(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """(images, labels) of one split, images as an in-memory uint8 array."""
+    def subset(self, split: str, max_images: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of one split, images as an in-memory uint8 array; at most `max_images`
+        of them, drawn at random (in file order, for sequential reads) when the split is larger."""
         idx = self.split_indices(split)
-        return np.asarray(self.images[idx]), self.labels[idx]
+        if max_images is not None and len(idx) > max_images:
+            idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_images, replace=False))
+        return read_rows(self.images, idx), self.labels[idx]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{category: {split: count}}."""
@@ -102,6 +115,28 @@ class Catalog:
         for label, split in zip(self.labels, self.splits):
             table[self.categories[label]][SPLITS[split]] += 1
         return table
+
+
+def read_rows(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`images[rows]` as an in-memory array. A memory-mapped .npy file (what `load_catalog` opens) is
+    read with `pread` rather than through the mapping: for scattered rows the kernel's read-ahead would
+    map most of the file into the process (a 5,000-row sample of a 2.3 GiB catalog grew it by 2.3 GiB),
+    while `pread` leaves the file in the page cache, outside this process's memory."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not (isinstance(images, np.memmap) and images.filename and images.flags.c_contiguous and images.dtype == np.uint8):
+        return np.asarray(images[rows])
+    row_bytes = int(np.prod(images.shape[1:]))
+    out = np.empty((len(rows), *images.shape[1:]), dtype=np.uint8)
+    order = np.argsort(rows, kind="stable")  # ascending offsets: sequential reads where rows are near
+    fd = os.open(images.filename, os.O_RDONLY)
+    try:
+        for position in order:
+            row = int(rows[position])
+            if os.preadv(fd, [out[position]], images.offset + row * row_bytes) != row_bytes:
+                raise ProdgenError(f"{images.filename} ends before row {row} of {len(images)}: prepare the catalog again.")
+    finally:
+        os.close(fd)
+    return out
 
 
 def images_digest(images: np.ndarray) -> str:
@@ -113,7 +148,7 @@ def save_catalog(catalog: Catalog, root: Path | None = None) -> Path:
     so a crash at any point leaves the previous manifest pointing at its own complete array."""
     root = root or catalog_dir(catalog.name)
     root.mkdir(parents=True, exist_ok=True)
-    digest = images_digest(catalog.images)
+    digest = catalog.digest
     images_file = f"images-{digest[:16]}.npy"
     if not (root / images_file).exists():
         save_npy_atomic(root / images_file, np.ascontiguousarray(catalog.images))
@@ -155,6 +190,7 @@ def load_catalog_from(root: Path) -> Catalog:
         categories=manifest["categories"],
         entries=manifest["entries"],
         info=manifest["info"],
+        images_sha256=manifest["images_sha256"],
     )
 
 

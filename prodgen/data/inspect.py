@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prodgen.data.catalog import SPLITS, Catalog
+from prodgen.data.catalog import SPLITS, Catalog, read_rows
 from prodgen.imaging import labelled_rows, save_png
 
 
@@ -18,7 +18,7 @@ def contact_sheet(catalog: Catalog, path: Path, per_category: int = 10, split: s
     for label, category in enumerate(catalog.categories):
         candidates = np.flatnonzero(in_split & (catalog.labels == label))
         chosen = np.sort(rng.choice(candidates, size=min(per_category, len(candidates)), replace=False))
-        rows.append((f"{category} ({len(candidates)})", np.asarray(catalog.images[chosen])))
+        rows.append((f"{category} ({len(candidates)})", read_rows(catalog.images, chosen)))
     save_png(labelled_rows(rows, ncols=per_category), path)
     return path
 

@@ -15,7 +15,7 @@ from prodgen.generate.pipeline import ProductGenerator
 from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, balanced_labels
 from prodgen.metrics.registry import EvalOptions
 from prodgen.metrics.report import write_report
-from prodgen.train.gan import sample_images
+from prodgen.models.sampling import sample_images
 
 
 def balanced_samples(generator: ProductGenerator, count: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:

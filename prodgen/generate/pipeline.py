@@ -11,14 +11,16 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from prodgen.data.conditions import Conditions
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
+from prodgen.models.sampling import sample_images
 from prodgen.models.spec import build_from_spec
+from prodgen.paths import package_dir
 from prodgen.train import checkpoint as ckpt
-from prodgen.train.data import Conditions
-from prodgen.train.gan import sample_images
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+# Shipped generators (package data, found through importlib.resources): one folder per model name.
+SHIPPED_DIR = package_dir("assets", "models")
 WEIGHTS = "generator.safetensors"
 SPEC = "generator.json"
 
@@ -46,7 +48,8 @@ class ProductGenerator:
             path = ckpt.best_checkpoint(path) or ckpt.latest_checkpoint(path)
         if (path / ckpt.STATE).exists():
             checkpoint = ckpt.read_checkpoint(path)
-            return cls._from_tensors(checkpoint.tensors, "G_ema.", checkpoint.state["generator"], str(path))
+            network = checkpoint.state.get("export_network", "G_ema")
+            return cls._from_tensors(checkpoint.tensors, f"{network}.", checkpoint.state["generator"], str(path))
         shipped = ", ".join(shipped_models()) or "none"
         raise ProdgenError(f"No generator at {model!r}: give a shipped model name ({shipped}), an exported folder, a run folder or a checkpoint.")
 

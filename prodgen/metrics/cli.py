@@ -14,7 +14,7 @@ from prodgen.metrics.evaluate import REFERENCE_SPLITS, REPORT_METRICS
 from prodgen.metrics.features import cached_network_dir, fit_feature_network
 from prodgen.metrics.inception import check_inception_weights
 from prodgen.metrics.registry import EvalOptions, get_metric, list_metrics
-from prodgen.metrics.report import VALUE_GUIDE
+from prodgen.metrics.report import metric_label
 from prodgen.metrics.samples import load_samples, validate_samples
 
 eval_app = typer.Typer(help="Evaluate generated product images against a catalog.", no_args_is_help=True)
@@ -29,10 +29,13 @@ def fit_features(
     batch_size: int = typer.Option(128, help="Training batch size."),
     seed: int = typer.Option(0, help="Random seed."),
     out: Path | None = typer.Option(None, help="Where to save; default the cache, $PRODGEN_HOME/features/NAME."),
+    max_images: int | None = typer.Option(None, help="Use at most this many images of each split (a random sample), for catalogs too large for memory."),
 ) -> None:
     """Train the catalog's feature network (a CNN classifier) whose embedding the metrics use."""
     catalog = load_catalog(data)
     command = f"prodgen eval fit-features --data {data} --epochs {epochs} --patience {patience} --batch-size {batch_size} --seed {seed}"
+    if max_images is not None:
+        command += f" --max-images {max_images}"
     network = fit_feature_network(
         catalog,
         directory=out or cached_network_dir(data),
@@ -41,6 +44,7 @@ def fit_features(
         batch_size=batch_size,
         seed=seed,
         command=command,
+        max_images=max_images,
     )
     config = network.config
     console.print(
@@ -96,7 +100,7 @@ def run(
     table = Table("Score", "Samples", "Real vs real")
     for key, value in result["metrics"].items():
         floor = result["floors"].get(key)
-        table.add_row(VALUE_GUIDE.get(key, (key, ""))[0], f"{value:.4g}", "" if floor is None else f"{floor:.4g}")
+        table.add_row(metric_label(key, result.get("metric_definitions")), f"{value:.4g}", "" if floor is None else f"{floor:.4g}")
     console.print(table)
     for name, why in result["skipped"].items():
         console.print(f"skipped {name}: {why}")

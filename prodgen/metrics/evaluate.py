@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from prodgen.data.catalog import Catalog, images_digest
+from prodgen.data.catalog import Catalog
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path
 from prodgen.metrics.features import FeatureNetwork, features_home, load_feature_network
+from prodgen.metrics.prdc import metric_definitions
 from prodgen.metrics.registry import EvalOptions, ImageSet, MetricContext, MetricResult, get_metric
 from prodgen.metrics.samples import SampleFn, validate_samples
 
@@ -53,7 +54,6 @@ class Evaluator:
         self.show_progress = show_progress
         self._splits: dict[str, ImageSet] = {}
         self._floors: dict[tuple[str, int], MetricResult] = {}
-        self._catalog_digest: str | None = None
 
     def image_set(self, images: np.ndarray, labels: np.ndarray | None, description: str | None = None) -> ImageSet:
         batch = self.feature_net.extract(images, description=description if self.show_progress else None)
@@ -68,14 +68,8 @@ class Evaluator:
             self._splits[name] = self._cached_split(name, images, labels)
         return self._splits[name]
 
-    @property
-    def catalog_digest(self) -> str:
-        if self._catalog_digest is None:
-            self._catalog_digest = images_digest(self.catalog.images)
-        return self._catalog_digest
-
     def _cached_split(self, name: str, images: np.ndarray, labels: np.ndarray) -> ImageSet:
-        path = features_home() / self.catalog.name / "cache" / f"{self.catalog_digest[:16]}-{self.feature_net.fingerprint[:16]}-{name}.npz"
+        path = features_home() / self.catalog.name / "cache" / f"{self.catalog.digest[:16]}-{self.feature_net.fingerprint[:16]}-{name}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as cached:
                 if len(cached["features"]) == len(images):
@@ -116,7 +110,9 @@ class Evaluator:
     ) -> dict[str, Any]:
         """Score uint8 (N, H, W, C) samples (with conditioning labels, if any) and return a
         JSON-ready dict: headline `metrics`, real-vs-real `floors`, per-metric `details`,
-        `skipped` metrics with the reason, `seconds` per metric and the settings used."""
+        `skipped` metrics with the reason, `seconds` per metric, the settings used, how many
+        samples and real reference images were scored (`num_samples`, `num_reference`) and
+        `metric_definitions`: the paper and k behind precision/recall and density/coverage."""
         images, labels = validate_samples(
             images, labels, (self.catalog.height, self.catalog.width, self.catalog.channels), self.catalog.num_classes
         )
@@ -150,20 +146,23 @@ class Evaluator:
                 result["floor_details"][spec.name] = floor.details
             seconds[spec.name] = time.perf_counter() - started
         net = self.feature_net.config
+        definitions = metric_definitions(self.options.precision_recall_k, self.options.density_coverage_k)
         result.update(
             catalog=self.catalog.name,
             categories=list(self.catalog.categories),
             reference_split=self.reference_split,
             num_samples=len(samples),
+            num_reference=len(self.split(self.reference_split)),
             conditional=labels is not None,
             seed=self.seed,
+            metric_definitions={key: text for key, text in definitions.items() if key in result["metrics"]},
             floor_source={name: self._floor_source(name, len(samples)) for name in result["details"]} if floors else {},
             feature_network={
                 "fingerprint": self.feature_net.fingerprint,
                 "architecture": net["architecture"],
                 "test_accuracy": net.get("test_accuracy"),
                 # False warns that the catalog changed since the network was trained, so its features may not fit.
-                "trained_on_this_catalog": net.get("catalog_images_sha256") == self.catalog_digest,
+                "trained_on_this_catalog": net.get("catalog_images_sha256") == self.catalog.digest,
             },
             options={**asdict(self.options), "inception_weights": self.options.inception_weights and str(self.options.inception_weights)},
             seconds={k: round(v, 3) for k, v in seconds.items()},

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from prodgen.data.catalog import Catalog, images_digest
+from prodgen.data.catalog import Catalog
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
-from prodgen.paths import prodgen_home
+from prodgen.paths import package_dir, prodgen_home
 from prodgen.progress import make_progress
 
 ARCHITECTURE = "prodgen-feature-cnn-v1"
@@ -32,7 +32,8 @@ EMBEDDING_DIM = 128
 # Larger catalogs are shrunk to this side before the CNN: the metrics need category-level
 # features, not fine texture, and 2 CPU cores cannot train on 256 px photos in minutes.
 MAX_INPUT_SIDE = 64
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "features"
+# Shipped feature networks (package data, found through importlib.resources): one folder per catalog.
+SHIPPED_DIR = package_dir("assets", "features")
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -125,7 +126,7 @@ class FeatureNetwork:
     def feature_scale(self) -> float:
         return float(self.config["feature_scale"])
 
-    def extract(self, images: np.ndarray, batch_size: int = 1000, description: str | None = None) -> FeatureBatch:
+    def extract(self, images: np.ndarray, batch_size: int | None = None, description: str | None = None) -> FeatureBatch:
         batch = forward_in_batches(self.model, images, self.input_size, batch_size, description)
         return FeatureBatch(batch.features * np.float32(self.feature_scale), batch.predictions)
 
@@ -144,11 +145,17 @@ def _random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+# Pixels of network input per forward pass: 1,000 images at 32x32 (Fashion-MNIST), 250 at 64x64.
+# A fixed image count would make the first layers' activations of 64x64 colour images about 0.7 GB.
+PIXELS_PER_BATCH = 1000 * 32 * 32
+
+
 @torch.no_grad()
 def forward_in_batches(
-    model: FeatureCNN, images: np.ndarray, input_size: tuple[int, int], batch_size: int = 1000, description: str | None = None
+    model: FeatureCNN, images: np.ndarray, input_size: tuple[int, int], batch_size: int | None = None, description: str | None = None
 ) -> FeatureBatch:
     model.eval()
+    batch_size = batch_size or max(1, PIXELS_PER_BATCH // (input_size[0] * input_size[1]))
     features, predictions = [np.zeros((0, model.embed.out_features), np.float32)], [np.zeros(0, np.int64)]
     with make_progress(transient=True, enabled=description is not None) as progress:
         task = progress.add_task(description or "", total=len(images))
@@ -298,11 +305,14 @@ def fit_feature_network(
     seed: int = 0,
     command: str | None = None,
     show_progress: bool = True,
+    max_images: int | None = None,
 ) -> FeatureNetwork:
-    """Train on the catalog's train split with early stopping on val, measure test accuracy, save."""
-    train_images, train_labels = catalog.subset("train")
-    val_images, val_labels = catalog.subset("val")
-    test_images, test_labels = catalog.subset("test")
+    """Train on the catalog's train split with early stopping on val, measure test accuracy, save.
+    `max_images` caps each split at a random sample of that many images, so a catalog too large
+    for memory still gets a feature network."""
+    train_images, train_labels = catalog.subset("train", max_images, seed)
+    val_images, val_labels = catalog.subset("val", max_images, seed)
+    test_images, test_labels = catalog.subset("test", max_images, seed)
     if len(val_images) == 0 or len(test_images) == 0:
         raise ProdgenError(f"Catalog {catalog.name!r} needs non-empty val and test splits to train and measure a feature network.")
     started = time.perf_counter()
@@ -323,7 +333,7 @@ def fit_feature_network(
     config = {
         "architecture": ARCHITECTURE,
         "catalog": catalog.name,
-        "catalog_images_sha256": images_digest(catalog.images),
+        "catalog_images_sha256": catalog.digest,
         "categories": list(catalog.categories),
         "in_channels": catalog.channels,
         "image_size": [catalog.height, catalog.width],

@@ -19,7 +19,14 @@ from prodgen.metrics.classification import class_consistency, classification_acc
 from prodgen.metrics.fid import fid_from_features
 from prodgen.metrics.kid import kernel_distance
 from prodgen.metrics.memorisation import copy_threshold, memorisation
-from prodgen.metrics.prdc import DEFAULT_K, density_coverage, precision_recall
+from prodgen.metrics.prdc import (
+    DENSITY_COVERAGE_K,
+    DENSITY_COVERAGE_PAPER,
+    PRECISION_RECALL_K,
+    PRECISION_RECALL_PAPER,
+    density_coverage,
+    precision_recall,
+)
 
 # Below this many images per category a 128-d covariance is rank-deficient and FID meaningless.
 MIN_IMAGES_FOR_CATEGORY_FID = 200
@@ -44,7 +51,10 @@ class ImageSet:
 
 @dataclass
 class EvalOptions:
-    k: int = DEFAULT_K
+    # k of the k-NN balls: each pair's own paper's choice. Floors use the same options, so a floor
+    # always has the k of the metric it sits beside.
+    precision_recall_k: int = PRECISION_RECALL_K
+    density_coverage_k: int = DENSITY_COVERAGE_K
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     cas_epochs: int = 5
@@ -117,16 +127,18 @@ def _kid(ctx: MetricContext) -> MetricResult:
     return MetricResult({"kid_mean": mean, "kid_std": std})
 
 
-@register_metric("pr", "Precision (fidelity) and recall (diversity), Kynkäänniemi et al. 2019")
+@register_metric("pr", f"Precision (fidelity) and recall (diversity), {PRECISION_RECALL_PAPER}, k={PRECISION_RECALL_K} by default")
 def _precision_recall(ctx: MetricContext) -> MetricResult:
-    precision, recall = precision_recall(ctx.reference.features, ctx.samples.features, ctx.options.k)
-    return MetricResult({"precision": precision, "recall": recall})
+    k = ctx.options.precision_recall_k
+    precision, recall = precision_recall(ctx.reference.features, ctx.samples.features, k)
+    return MetricResult({"precision": precision, "recall": recall}, {"k": k, "paper": PRECISION_RECALL_PAPER})
 
 
-@register_metric("dc", "Density and coverage, Naeem et al. 2020")
+@register_metric("dc", f"Density and coverage, {DENSITY_COVERAGE_PAPER}, k={DENSITY_COVERAGE_K} by default")
 def _density_coverage(ctx: MetricContext) -> MetricResult:
-    density, coverage = density_coverage(ctx.reference.features, ctx.samples.features, ctx.options.k)
-    return MetricResult({"density": density, "coverage": coverage})
+    k = ctx.options.density_coverage_k
+    density, coverage = density_coverage(ctx.reference.features, ctx.samples.features, k)
+    return MetricResult({"density": density, "coverage": coverage}, {"k": k, "paper": DENSITY_COVERAGE_PAPER})
 
 
 @register_metric("class_consistency", "Share of conditional samples the classifier assigns to their label", needs_labels=True)

@@ -20,15 +20,16 @@ GRID_IMAGES_PER_CATEGORY = 16
 # Small images (28 px) are enlarged by an integer factor so the report is readable.
 MIN_TILE_SIDE = 56
 
-# Headline value key -> (label, how to read it).
+# Headline value key -> (label, how to read it). The k-NN metrics' paper and k come from the
+# result's `metric_definitions`, so the label always shows the k that was used.
 VALUE_GUIDE: dict[str, tuple[str, str]] = {
     "fid": ("FID (domain features)", "lower is better"),
     "kid_mean": ("KID mean", "lower is better"),
     "kid_std": ("KID std over subsets", "spread of the estimate"),
-    "precision": ("Precision (k=5)", "higher: samples look real"),
-    "recall": ("Recall (k=5)", "higher: samples span the real variety"),
-    "density": ("Density (k=5)", "about 1 for real data"),
-    "coverage": ("Coverage (k=5)", "higher: more real modes reached"),
+    "precision": ("Precision", "higher: samples look real"),
+    "recall": ("Recall", "higher: samples span the real variety"),
+    "density": ("Density", "about 1 for real data"),
+    "coverage": ("Coverage", "higher: more real modes reached"),
     "class_consistency": ("Class consistency", "higher: samples show the asked category"),
     "modes_covered": ("Categories covered", "share of categories with at least half their real share"),
     "histogram_tv": ("Category histogram distance", "total variation, lower is better"),
@@ -37,6 +38,13 @@ VALUE_GUIDE: dict[str, tuple[str, str]] = {
     "cas": ("CAS", "test accuracy of a classifier trained on samples"),
     "inception_fid": ("FID (Inception-v3)", "lower is better; comparable with published numbers"),
 }
+
+
+def metric_label(key: str, definitions: dict[str, str] | None = None) -> str:
+    """A headline value's label, with its paper and k where it has them: "Precision (Kynkäänniemi et al. 2019, k=3)"."""
+    label = VALUE_GUIDE.get(key, (key, ""))[0]
+    definition = (definitions or {}).get(key)
+    return f"{label} ({definition})" if definition else label
 
 
 def _slug(name: str) -> str:
@@ -57,8 +65,9 @@ def _tiles(images: np.ndarray) -> np.ndarray:
 
 def _score_table(result: dict[str, Any]) -> str:
     rows = []
+    definitions = result.get("metric_definitions", {})
     for key, value in result["metrics"].items():
-        label, reading = VALUE_GUIDE.get(key, (key, ""))
+        label, reading = metric_label(key, definitions), VALUE_GUIDE.get(key, (key, ""))[1]
         rows.append(f"<tr><td>{html.escape(label)}</td><td>{_format(value)}</td><td>{_format(result['floors'].get(key))}</td><td>{html.escape(reading)}</td></tr>")
     return "<table><tr><th>Score</th><th>Samples</th><th>Real vs real (floor)</th><th>Reading</th></tr>" + "".join(rows) + "</table>"
 
@@ -129,9 +138,11 @@ def write_report(
     body = [
         f"<h1>prodgen evaluation: {html.escape(result['catalog'])}</h1>",
         f"<p>{result['num_samples']} {'class-conditional' if result['conditional'] else 'unconditional'} samples against the real "
-        f"<b>{html.escape(result['reference_split'])}</b> split, seed {result['seed']}. Features: prodgen domain network "
+        f"<b>{html.escape(result['reference_split'])}</b> split"
+        + (f" ({result['num_reference']} images)" if "num_reference" in result else "")
+        + f", seed {result['seed']}. Features: prodgen domain network "
         f"(test accuracy {_format(network['test_accuracy'])}, fingerprint {network['fingerprint'][:12]}). "
-        "Floors score real images the same way, so they show what a perfect generator would reach.</p>",
+        "Floors score real images the same way (same settings, same k), so they show what a perfect generator would reach.</p>",
         ""
         if network["trained_on_this_catalog"]
         else "<p><b>Warning:</b> the feature network was trained on a different version of this catalog; retrain it with "

@@ -104,14 +104,15 @@ class DiscriminatorHead(nn.Module):
     """Turns pooled features into a score: a linear output, the projection term of
     Miyato & Koyama (2018) for each condition, and optionally AC-GAN classifiers."""
 
-    def __init__(self, features: int, cardinalities: Sequence[int], projection: bool, auxiliary: bool, sn: bool):
+    def __init__(self, features: int, cardinalities: Sequence[int], projection: bool, auxiliary: bool, sn: bool, score: bool = True):
         super().__init__()
-        self.linear = maybe_sn(nn.Linear(features, 1), sn)
+        # score=False: the caller passes its own score map (PatchGAN), so no linear score is made (DDP wants every parameter used)
+        self.linear = maybe_sn(nn.Linear(features, 1), sn) if score else None
         self.projection = ConditionEmbedding(cardinalities, features, sn=sn) if projection and cardinalities else None
         self.auxiliary = nn.ModuleList(maybe_sn(nn.Linear(features, n), sn) for n in cardinalities) if auxiliary else None
 
     def forward(self, pooled: torch.Tensor, conditions: torch.Tensor | None, score_map: torch.Tensor | None = None) -> DiscriminatorOutput:
-        logits = self.linear(pooled).squeeze(1) if score_map is None else score_map
+        logits = score_map if self.linear is None else self.linear(pooled).squeeze(1)
         if self.projection is not None:
             bonus = (self.projection(conditions) * pooled).sum(dim=1)
             logits = logits + (bonus if score_map is None else bonus.view(-1, *([1] * (score_map.dim() - 1))))

@@ -36,7 +36,7 @@ class PatchDiscriminator(nn.Module):
             layers += [maybe_sn(nn.Conv2d(widths[i - 1], widths[i], 4, stride, 1), spectral_norm), norm(widths[i]), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         self.patch_scores = maybe_sn(nn.Conv2d(widths[-1], 1, 4, 1, 1), spectral_norm)
-        self.head = DiscriminatorHead(widths[-1], cardinalities, projection=True, auxiliary=auxiliary, sn=spectral_norm)
+        self.head = DiscriminatorHead(widths[-1], cardinalities, projection=True, auxiliary=auxiliary, sn=spectral_norm, score=False)
 
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> DiscriminatorOutput:
         h = self.features(x)

@@ -87,12 +87,27 @@ def write_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor],
     return target
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
+def resolve(path: Path) -> Path:
+    """A checkpoint folder itself, or a run folder's latest checkpoint."""
     path = Path(path)
-    if path.is_dir() and not (path / STATE).exists():
-        path = latest_checkpoint(path)
+    if not path.exists():
+        raise ProdgenError(f"No run folder or checkpoint at {path}.")
+    return path if (path / STATE).exists() else latest_checkpoint(path)
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The JSON half of a checkpoint (step, config, scores), without loading its tensors."""
+    path = resolve(path)
     try:
-        state = json.loads((path / STATE).read_text(encoding="utf-8"))
+        return json.loads((path / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProdgenError(f"Cannot read checkpoint {path}: {exc}") from exc
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    path = resolve(path)
+    state = read_state(path)
+    try:
         tensors = load_file(str(path / TENSORS))
     except (OSError, ValueError) as exc:
         raise ProdgenError(f"Cannot read checkpoint {path}: {exc}") from exc
@@ -128,6 +143,9 @@ def prune_checkpoints(run_dir: Path, keep_last: int) -> None:
     protected = best_checkpoint(run_dir)
     for old in list_checkpoints(run_dir)[:-keep_last]:
         if old != protected:
-            shutil.rmtree(old, ignore_errors=True)
+            # renamed first, so a process killed while deleting leaves a staging folder (cleaned below), never half a checkpoint
+            doomed = old.with_name(f".{old.name}.deleting.tmp")
+            os.rename(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
     for staging in run_dir.glob(f".{PREFIX}*.tmp"):
         shutil.rmtree(staging, ignore_errors=True)

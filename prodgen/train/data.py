@@ -1,60 +1,28 @@
-"""What the GAN loop reads: the train split as a uint8 tensor, condition codes per image,
-and a resumable stream of shuffled batches split across ranks by DistributedSampler."""
+"""What the training loop reads: one split of a prepared catalog, read from disk batch by batch.
+
+The catalog's image array is never loaded whole: each batch's rows are read from the .npy file
+(`read_rows`: pread, not the memory map) on a background thread while the current batch trains,
+so a catalog larger than RAM trains in a flat amount of memory (the kernel's page cache, not this
+process, keeps what is hot). Which rows form each batch is a pure function of (seed, epoch, batch number), as with
+torch's DistributedSampler, so a resumed run reads exactly the batches an uninterrupted one does.
+"""
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DistributedSampler
 
 from prodgen.config import DataConfig
-from prodgen.data.catalog import Catalog
+from prodgen.data.catalog import Catalog, read_rows
+from prodgen.data.conditions import catalog_conditions
 from prodgen.errors import ProdgenError
-
-
-@dataclass
-class Conditions:
-    """Names of the conditioning columns and the values each can take (index = code)."""
-
-    names: list[str]
-    values: list[list[str]]
-
-    @property
-    def cardinalities(self) -> list[int]:
-        return [len(v) for v in self.values]
-
-    def code_of(self, name: str, value: str) -> int:
-        values = self.values[self.names.index(name)]
-        if value not in values:
-            raise ProdgenError(f"Unknown {name} {value!r}; known: {', '.join(values)}.")
-        return values.index(value)
-
-    def to_json(self) -> dict:
-        return {"names": self.names, "values": self.values}
-
-
-def catalog_conditions(catalog: Catalog, names: list[str]) -> tuple[Conditions, np.ndarray]:
-    """Condition table and (N, len(names)) int64 codes for every catalog image."""
-    attributes = catalog.attribute_values
-    values, columns = [], []
-    for name in names:
-        if name == "category":
-            values.append(list(catalog.categories))
-            columns.append(catalog.labels)
-        elif name in attributes:
-            known = attributes[name]
-            values.append(known)
-            missing = [e["file"] for e in catalog.entries if name not in e.get("attributes", {})]
-            if missing:
-                raise ProdgenError(f"Condition {name!r} is missing for {len(missing)} image(s), e.g. {missing[0]}.")
-            columns.append(np.array([known.index(e["attributes"][name]) for e in catalog.entries], dtype=np.int64))
-        else:
-            raise ProdgenError(f"Catalog {catalog.name!r} has no attribute {name!r}; it has: category, {', '.join(attributes) or '(no attributes)'}.")
-    codes = np.stack(columns, axis=1) if columns else np.zeros((len(catalog.images), 0), dtype=np.int64)
-    return Conditions(list(names), values), codes
 
 
 def to_model_range(images_u8: torch.Tensor, pad_to: int | None, background: float) -> torch.Tensor:
@@ -68,67 +36,142 @@ def to_model_range(images_u8: torch.Tensor, pad_to: int | None, background: floa
     return x
 
 
-def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Undo `pad_to`: generated images come back at the catalog's size."""
-    top, left = (x.shape[2] - height) // 2, (x.shape[3] - width) // 2
-    return x[:, :, top : top + height, left : left + width]
+@dataclass
+class Batch:
+    """Real images in the model's range (N, C, H, W) and their condition codes (N, len(conditions))."""
+
+    images: torch.Tensor
+    codes: torch.Tensor
+
+    def to(self, device: torch.device, memory_format: torch.memory_format) -> Batch:
+        return Batch(self.images.to(device, memory_format=memory_format, non_blocking=True), self.codes.to(device))
 
 
 class TrainingData:
+    """One split of a catalog: rows on disk, condition codes in memory."""
+
     def __init__(self, catalog: Catalog, config: DataConfig, split: str = "train"):
-        indices = catalog.split_indices(split)
-        self.images = torch.from_numpy(np.ascontiguousarray(catalog.images[indices]))
+        self.rows = catalog.split_indices(split)
+        self.images = catalog.images
         self.conditions, codes = catalog_conditions(catalog, config.conditions)
-        self.codes = torch.from_numpy(codes[indices])
+        self.codes = torch.from_numpy(codes[self.rows])
         self.pad_to = config.pad_to
         # Fashion-MNIST is light on black, photo catalogs are on white: pad with what is there.
-        corner = float(np.median(np.asarray(catalog.images[indices[:256], 0, 0, :])))
+        corner = float(np.median(read_rows(self.images, self.rows[:256])[:, 0, 0, :]))
         self.background = corner / 127.5 - 1
         self.height, self.width, self.channels = catalog.height, catalog.width, catalog.channels
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.rows)
 
     @property
     def model_size(self) -> tuple[int, int]:
         return (self.pad_to, self.pad_to) if self.pad_to else (self.height, self.width)
 
-    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return to_model_range(self.images[indices], self.pad_to, self.background), self.codes[indices]
+    def read(self, positions: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        """The uint8 rows at these positions of the split, from disk, and their codes. Only I/O and
+        numpy: the loader thread that calls it must not compete with training for torch's threads
+        (a conversion there cost catalog-64 about a fifth of its speed on 2 cores)."""
+        return read_rows(self.images, self.rows[positions.numpy()]), self.codes[positions]
 
-    def random_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Conditions of random training images: valid combinations, in catalog proportions."""
-        return self.codes[torch.randint(len(self.codes), (n,), generator=generator)]
+    def to_batch(self, images: np.ndarray, codes: torch.Tensor) -> Batch:
+        return Batch(to_model_range(torch.from_numpy(images), self.pad_to, self.background), codes)
+
+    def batch(self, positions: torch.Tensor) -> Batch:
+        """The images at these positions of the split, in the model's range."""
+        return self.to_batch(*self.read(positions))
 
 
-class BatchStream:
-    """Endless shuffled batches for one rank; its position survives checkpoints exactly."""
+class GlobalBatches:
+    """Shuffled global batches, as DistributedSampler shards them: each epoch is a permutation
+    drawn from seed + epoch, cut into global batches (the incomplete last one is dropped), and
+    rank r takes rows [r*b, (r+1)*b) of each global batch of size b * world_size. The global batch
+    is the same whatever the number of processes."""
 
-    def __init__(self, size: int, batch_size: int, rank: int, world_size: int, seed: int):
-        if size < batch_size * world_size:
-            raise ProdgenError(f"The train split has {size} images, fewer than one global batch ({batch_size * world_size}); lower train.batch_size.")
-        self.sampler = DistributedSampler(range(size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
-        self.batch_size = batch_size
-        self.epoch, self.position = 0, 0
-        self._order: list[int] | None = None
+    def __init__(self, size: int, global_batch: int, rank: int, world_size: int, seed: int):
+        if global_batch % world_size:
+            raise ProdgenError(f"train.batch_size={global_batch} must divide evenly over {world_size} processes.")
+        if size < global_batch:
+            raise ProdgenError(f"The train split has {size} images, fewer than one batch ({global_batch}); lower train.batch_size.")
+        self.size, self.global_batch, self.seed = size, global_batch, seed
+        self.local = global_batch // world_size
+        self.start = rank * self.local
+        self.per_epoch = size // global_batch
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
 
-    def _epoch_order(self) -> list[int]:
-        if self._order is None:
-            self.sampler.set_epoch(self.epoch)
-            self._order = list(self.sampler)
-        return self._order
+    def positions(self, epoch: int, index: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch))
+        first = index * self.global_batch + self.start
+        return self._order[first : first + self.local]
 
-    def next(self) -> torch.Tensor:
-        order = self._epoch_order()
-        if self.position + self.batch_size > len(order):
-            self.epoch, self.position, self._order = self.epoch + 1, 0, None
-            order = self._epoch_order()
-        batch = order[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return torch.tensor(batch, dtype=torch.long)
+
+def read_ahead_depth(setting: int | None, device: torch.device) -> int:
+    """`train.prefetch`, or when unset: 4 batches ahead when something is free to read them (a GPU
+    does the training, or torch leaves a CPU core idle), else 0. A reader thread beside torch
+    threads on every core slows each step: catalog-64 on 2 cores trained at about 115 instead of
+    about 145 real images/s with it (benchmarks/RESULTS.md)."""
+    if setting is not None:
+        return setting
+    return 4 if device.type == "cuda" or torch.get_num_threads() < (os.cpu_count() or 1) else 0
+
+
+class BatchLoader:
+    """The endless stream of this rank's batches, read `depth` ahead on a background thread (depth 0:
+    on the training thread, when it is called). Its state is the position of the next batch to hand
+    out (epoch, batch in epoch), so a resumed run continues with exactly the batches an uninterrupted
+    one would have read."""
+
+    def __init__(self, data: TrainingData, batches: GlobalBatches, depth: int = 4, prepare: Callable[[Batch], Batch] = lambda b: b):
+        self.data, self.batches, self.depth, self.prepare = data, batches, depth, prepare
+        self.epoch, self.index = 0, 0
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
+        return {"epoch": self.epoch, "batch": self.index}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None
+        if self._thread is not None:
+            raise RuntimeError("load the loader's state before the first batch")
+        self.epoch, self.index = int(state["epoch"]), int(state["batch"])
+
+    def _advance(self, epoch: int, index: int) -> tuple[int, int]:
+        return (epoch + 1, 0) if index + 1 >= self.batches.per_epoch else (epoch, index + 1)
+
+    def _produce(self) -> None:
+        epoch, index = self.epoch, self.index
+        try:
+            while not self._stop.is_set():
+                item = self.data.read(self.batches.positions(epoch, index))
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                epoch, index = self._advance(epoch, index)
+        except BaseException as exc:  # handed to the training thread, which raises it
+            self._queue.put(exc)
+
+    def next(self) -> Batch:
+        if self.depth == 0:
+            images, codes = self.data.read(self.batches.positions(self.epoch, self.index))
+            self.epoch, self.index = self._advance(self.epoch, self.index)
+            return self.prepare(self.data.to_batch(images, codes))
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=self.depth)
+            self._thread = threading.Thread(target=self._produce, name="prodgen-batches", daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        self.epoch, self.index = self._advance(self.epoch, self.index)
+        return self.prepare(self.data.to_batch(*item))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

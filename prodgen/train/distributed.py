@@ -1,18 +1,20 @@
-"""Multi-process training through torch.distributed, launched by torchrun.
+"""Multi-process training on torch's own engine: DistributedDataParallel, launched by torchrun.
 
-Every rank holds the same models; after each backward pass gradients are averaged with
-all_reduce (as StyleGAN2-ADA does), which also works with the double backward of R1 and
-gradient penalties. Logging and checkpoints happen on rank 0 only.
+Each trained network is wrapped in DDP, which broadcasts rank 0's weights at the start and
+all-reduces gradients in buckets while backward is still running. Logging, validation and
+checkpoints happen on rank 0. Without torchrun a run is rank 0 of 1 and nothing is wrapped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from prodgen.errors import ProdgenError
 
@@ -58,26 +60,24 @@ def teardown(env: DistributedEnv) -> None:
         dist.destroy_process_group()
 
 
-def broadcast_module(module: nn.Module, env: DistributedEnv) -> None:
-    """Start every rank from rank 0's weights and buffers."""
-    if env.enabled:
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src=0)
+def has_batchnorm(module: nn.Module) -> bool:
+    """BatchNorm (not SyncBatchNorm) normalises each process's share of the batch: the result then depends on the number of processes."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm) for m in module.modules())
 
 
-def average_gradients(module: nn.Module, env: DistributedEnv) -> None:
+def sync_batchnorm(module: nn.Module, env: DistributedEnv) -> nn.Module:
+    """BatchNorm layers become SyncBatchNorm (statistics over the global batch); torch runs those on GPUs only."""
+    if env.device.type != "cuda":
+        raise ProdgenError("train.sync_batchnorm needs GPUs: torch's SyncBatchNorm does not run on the CPU. Set it to false.")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
+def wrap(module: nn.Module, env: DistributedEnv, find_unused_parameters: bool = False) -> nn.Module:
+    """The module that training calls: DDP in a process group (gradients all-reduced during backward), else the module itself."""
     if not env.enabled:
-        return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= env.world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+        return module
+    device_ids = [env.device.index] if env.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
 
 
 def all_ranks_finite(value: torch.Tensor, env: DistributedEnv) -> bool:
@@ -89,8 +89,8 @@ def all_ranks_finite(value: torch.Tensor, env: DistributedEnv) -> bool:
 
 
 def gather_rng_states(env: DistributedEnv) -> list[torch.Tensor]:
-    """Every rank's generator states as one uint8 row: the CPU generator's (labels, shuffling, and z
-    on the CPU) then, on a GPU, the device generator's (z and augmentations drawn there)."""
+    """Every rank's global generator states as one uint8 row: the CPU generator's then, on a GPU,
+    the device generator's (anything a network draws there itself)."""
     state = torch.get_rng_state()
     if env.device.type == "cuda":
         state = torch.cat([state, torch.cuda.get_rng_state(env.device)])
@@ -111,14 +111,25 @@ def set_rng_state(state: torch.Tensor, env: DistributedEnv) -> None:
         torch.cuda.set_rng_state(state[cpu_size:], env.device)
 
 
+def replica_fingerprints(networks: dict[str, nn.Module], env: DistributedEnv) -> dict[str, list[str]]:
+    """A SHA-256 prefix of each network's parameters on every rank (as StyleGAN2-ADA checks its
+    replicas before each snapshot): DDP keeps them equal, so a difference is a bug to stop for."""
+    mine = {}
+    for name, network in networks.items():
+        digest = hashlib.sha256()
+        for parameter in network.parameters():
+            digest.update(parameter.detach().cpu().flatten().view(torch.uint8).numpy().tobytes())
+        mine[name] = digest.hexdigest()[:16]
+    every = [mine]
+    if env.enabled:
+        every = [None] * env.world_size
+        dist.all_gather_object(every, mine)
+    return {name: [rank[name] for rank in every] for name in networks}
+
+
 def broadcast_object(value, env: DistributedEnv):
     if not env.enabled:
         return value
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
-
-
-def barrier(env: DistributedEnv) -> None:
-    if env.enabled:
-        dist.barrier()

@@ -1,0 +1,254 @@
+"""Generative adversarial networks: the `gan` family.
+
+Each step updates D `train.n_dis` times on real and generated batches, then G once; the loop
+keeps an EMA copy of G (`G_ema`) that makes samples, validation scores and exports. Validation
+scores (FID or KID in the catalog's own feature space, val split) choose the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from prodgen.config import RunConfig, Section
+from prodgen.data.catalog import Catalog
+from prodgen.errors import ProdgenError
+from prodgen.imaging import make_grid
+from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty
+from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
+from prodgen.models.sampling import crop_to, sample_images, to_uint8
+from prodgen.models.spec import build_from_spec, generator_spec
+from prodgen.train.augment import diff_augment
+from prodgen.train.data import Batch, TrainingData
+from prodgen.train.families import register_family
+from prodgen.train.family import Family
+from prodgen.train.randomness import SharedRandom
+
+# The score each selectable metric reports as its headline value.
+SELECTION_KEYS = {"fid": "fid", "kid": "kid_mean"}
+GRID_COLUMNS = 10
+
+
+class GANModelConfig(Section):
+    generator: str = "dcgan"
+    discriminator: str = "dcgan"
+    z_dim: int = Field(128, ge=2, le=1024)
+    g_width: int = Field(64, ge=4, le=2048)
+    d_width: int = Field(32, ge=4, le=2048)
+    attention: bool = Field(False, description="SAGAN self-attention in G and D (architectures that have it: resnet, projection)")
+    auxiliary_weight: float = Field(1.0, ge=0.0, description="> 0 adds AC-GAN classifier heads to D with this weight")
+
+
+class GANLossConfig(Section):
+    kind: Literal["bce", "hinge", "lsgan", "wgan-gp", "mmd"] = "bce"
+    r1_gamma: float = Field(0.0, ge=0.0)
+    gp_weight: float = Field(10.0, ge=0.0, description="weight of the WGAN-GP gradient penalty (loss.kind wgan-gp)")
+
+
+def _takes(architecture: type, argument: str) -> bool:
+    """Whether an architecture really uses a keyword (they all swallow unknown ones)."""
+    return argument in inspect.signature(architecture).parameters
+
+
+def describe_generator(config: RunConfig, data: TrainingData) -> dict[str, Any]:
+    height, width = data.model_size
+    arguments = {
+        "z_dim": config.model.z_dim,
+        "channels": data.channels,
+        "height": height,
+        "width": width,
+        "cardinalities": data.conditions.cardinalities,
+        "width_mult": config.model.g_width,
+        "attention": config.model.attention,
+    }
+    return generator_spec(
+        config.model.generator,
+        arguments,
+        data.conditions.to_json(),
+        config.data.catalog,
+        (data.height, data.width, data.channels),
+        config.data.pad_to,
+    )
+
+
+def fixed_grid_codes(data: TrainingData, per_row: int, rng: torch.Generator) -> torch.Tensor:
+    """One row per category (or value of the first condition), so the grid reads like a catalog."""
+    if not data.conditions.names:
+        return torch.zeros((per_row * 4, 0), dtype=torch.long)
+    rows = []
+    for value in range(data.conditions.cardinalities[0]):
+        matching = torch.nonzero(data.codes[:, 0] == value).flatten()
+        pick = matching[torch.randint(len(matching), (per_row,), generator=rng)]
+        rows.append(data.codes[pick])
+    return torch.cat(rows)
+
+
+@register_family
+class GAN(Family):
+    name = "gan"
+    model_config = GANModelConfig
+    loss_config = GANLossConfig
+    ema = {"G_ema": "G"}
+    export_network = "G_ema"
+    init_sources = {"G": "G_ema"}
+
+    @classmethod
+    def check_config(cls, config: RunConfig) -> list[str]:
+        model, loss = config.model, config.loss
+        problems = []
+        for kind, table, choice in (("generator", GENERATORS, model.generator), ("discriminator", DISCRIMINATORS, model.discriminator)):
+            if choice not in table:
+                problems.append(f"model.{kind}: unknown {kind} {choice!r}; registered: {', '.join(sorted(table))}")
+            elif model.attention and not _takes(table[choice], "attention"):
+                having = sorted(name for name, architecture in table.items() if _takes(architecture, "attention"))
+                problems.append(f"model.attention: the {choice!r} {kind} has no self-attention layer (those that have one: {', '.join(having)})")
+        if model.auxiliary_weight > 0 and not config.data.conditions:
+            problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
+        if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
+            problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
+        if config.eval.metric not in SELECTION_KEYS:
+            problems.append(f"eval.metric: a GAN is validated by {' or '.join(SELECTION_KEYS)}, not {config.eval.metric!r}")
+        return problems
+
+    def __init__(self, config, data, env):
+        super().__init__(config, data, env)
+        self.spec = describe_generator(config, data)
+        self.loss = build_loss(config.loss.kind)
+        self.conditional = bool(data.conditions.names)
+        self.local_batch = config.train.batch_size // env.world_size
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        height, width = self.data.model_size
+        discriminator = build_discriminator(
+            self.config.model.discriminator,
+            channels=self.data.channels,
+            height=height,
+            width=width,
+            cardinalities=self.data.conditions.cardinalities,
+            width_mult=self.config.model.d_width,
+            attention=self.config.model.attention,
+            auxiliary=self.config.model.auxiliary_weight > 0,
+        )
+        return {"G": build_from_spec(self.spec), "D": discriminator}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        train = self.config.train
+        return {
+            "opt_g": torch.optim.Adam(self.nets["G"].parameters(), lr=train.lr_g, betas=train.betas),
+            "opt_d": torch.optim.Adam(self.nets["D"].parameters(), lr=train.lr_d, betas=train.betas),
+        }
+
+    def find_unused_parameters(self, network: str) -> bool:
+        # the MMD loss reads D's features, never its score
+        return network == "D" and self.config.loss.kind == "mmd"
+
+    # ----- the training step --------------------------------------------------------------------
+
+    def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:
+        for _ in range(self.config.train.n_dis):
+            batch = next_batch()
+            logs = self._discriminator_step(batch, random)
+        return {**logs, **self._generator_step(batch, random)}
+
+    def _codes(self, codes: torch.Tensor) -> torch.Tensor | None:
+        return codes if self.conditional else None
+
+    def _fake(self, generator: nn.Module, n: int, random: SharedRandom) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = random.normal(n, self.config.model.z_dim)
+        codes = random.rows(self.data.codes, n)
+        return generator(z, self._codes(codes)), self._codes(codes)
+
+    def _d(self, discriminator: nn.Module, images: torch.Tensor, codes: torch.Tensor | None, random: SharedRandom):
+        return discriminator(diff_augment(images, self.config.data.augment, random), codes)
+
+    def _discriminator_step(self, batch: Batch, random: SharedRandom) -> dict[str, float]:
+        real, real_codes = batch.images, self._codes(batch.codes)
+        D = self.parallel["D"]
+        with self.autocast():
+            with torch.no_grad():  # the plain G: no gradients, nothing to synchronise
+                fake, fake_codes = self._fake(self.nets["G"], len(real), random)
+            real_out, fake_out = self._d(D, real, real_codes, random), self._d(D, fake, fake_codes, random)
+            loss = self.loss.discriminator(real_out, fake_out)
+            logs = {"d_adv": loss.item()}
+            if self.config.model.auxiliary_weight > 0:
+                aux = auxiliary_classification_loss(real_out, real_codes) + auxiliary_classification_loss(fake_out, fake_codes)
+                loss = loss + self.config.model.auxiliary_weight * aux
+                logs["d_aux"] = aux.item()
+            if self.config.loss.kind == "wgan-gp":
+                penalty = gradient_penalty(D, real, fake, real_codes, random.uniform(len(real), 1, 1, 1))
+                loss = loss + self.config.loss.gp_weight * penalty
+                logs["d_gp"] = penalty.item()
+            if self.config.loss.r1_gamma > 0:
+                penalty = r1_penalty(D, real, real_codes)
+                loss = loss + 0.5 * self.config.loss.r1_gamma * penalty
+                logs["d_r1"] = penalty.item()
+        logs["d_loss"] = loss.item()
+        self.apply(loss, "opt_d")
+        return logs
+
+    def _generator_step(self, batch: Batch, random: SharedRandom) -> dict[str, float]:
+        # the plain D: its gradients are not wanted here, so DDP must not wait for them
+        D = self.nets["D"].requires_grad_(False)
+        try:
+            with self.autocast():
+                fake, fake_codes = self._fake(self.parallel["G"], self.local_batch, random)
+                fake_out = self._d(D, fake, fake_codes, random)
+                real_out = self._d(D, batch.images, self._codes(batch.codes), random) if self.loss.needs_real_for_generator else None
+                loss = self.loss.generator(fake_out, real_out)
+                logs = {"g_adv": loss.item()}
+                if self.config.model.auxiliary_weight > 0:
+                    aux = auxiliary_classification_loss(fake_out, fake_codes)
+                    loss = loss + self.config.model.auxiliary_weight * aux
+                    logs["g_aux"] = aux.item()
+            logs["g_loss"] = loss.item()
+            self.apply(loss, "opt_g")
+            return logs
+        finally:
+            D.requires_grad_(True)
+
+    # ----- samples, validation, export ----------------------------------------------------------
+
+    def fixed_inputs(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        codes = fixed_grid_codes(self.data, GRID_COLUMNS, generator)
+        return {"codes": codes, "z": torch.randn(len(codes), self.config.model.z_dim, generator=generator)}
+
+    @torch.no_grad()
+    def sample_grid(self, fixed: dict[str, torch.Tensor]) -> np.ndarray:
+        device = self.env.device
+        images = self.nets["G_ema"](fixed["z"].to(device), self._codes(fixed["codes"].to(device)))
+        height, width, _ = self.spec["output_size"]
+        return make_grid(to_uint8(crop_to(images, height, width)), ncols=GRID_COLUMNS)
+
+    def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> tuple[Any, torch.Tensor]:
+        """Scores in the catalog's own feature space (a catalog without a feature network gets one
+        trained now), on samples whose conditions follow the training split's proportions."""
+        from prodgen.metrics.evaluate import Evaluator
+        from prodgen.metrics.features import fit_feature_network, load_feature_network
+
+        seed = self.config.train.seed
+        try:
+            network = load_feature_network(catalog.name)
+        except ProdgenError:
+            say(f"no feature network for {catalog.name!r} yet: training one for validation scores (prodgen eval fit-features)")
+            network = fit_feature_network(catalog, seed=seed)
+        codes = self.data.codes[torch.randint(len(self.data.codes), (self.config.eval.samples,), generator=torch.Generator().manual_seed(seed))]
+        return Evaluator(catalog, reference_split="val", feature_net=network, seed=seed), codes
+
+    def validate(self, validator: tuple[Any, torch.Tensor]) -> dict[str, float]:
+        evaluator, codes = validator
+        images = sample_images(self.nets["G_ema"], self.spec, codes, seed=self.config.train.seed)
+        labels = codes[:, self.data.conditions.names.index("category")].numpy() if "category" in self.data.conditions.names else None
+        metric = self.config.eval.metric
+        result = evaluator.evaluate(images, labels, metrics=[metric] + (["class_consistency"] if labels is not None else []), floors=False)
+        scores = {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float))}
+        scores["selection"] = scores[SELECTION_KEYS[metric]]
+        return scores
+
+    def inference_spec(self) -> dict[str, Any]:
+        return self.spec
