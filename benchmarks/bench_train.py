@@ -26,7 +26,9 @@ from prodgen.config import family_class, load_config
 from prodgen.data import load_catalog
 from prodgen.fileio import write_json_atomic
 from prodgen.generate import ProductGenerator
+from prodgen.generate.autoencoder import NoEncoder, ProductAutoencoder
 from prodgen.generate.evaluation import evaluate_generator
+from prodgen.generate.reconstruction_report import evaluate_autoencoder
 from prodgen.train.data import BatchLoader, GlobalBatches, TrainingData, read_ahead_depth
 from prodgen.train.distributed import DistributedEnv, default_device
 from prodgen.train.loop import SHARED_STREAM_OFFSET, build_networks, train
@@ -122,6 +124,13 @@ def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool
                    "seconds": result["seconds"], "machine": machine()}
         write_json_atomic(RESULTS / f"scores-{run_key(run_dir)}.json", summary)
         print(json.dumps(summary, indent=1))
+        try:  # a VAE's reconstructions too, on the same split, once
+            autoencoder = ProductAutoencoder.load(run_dir)
+        except NoEncoder:
+            continue
+        reconstruction = evaluate_autoencoder(autoencoder, catalog, "test", out_dir=RESULTS / f"reconstruction-{run_key(run_dir)}")
+        write_json_atomic(RESULTS / f"reconstruction-{run_key(run_dir)}.json", reconstruction)
+        print(json.dumps(reconstruction["metrics"], indent=1))
 
 
 @app.command()
@@ -158,15 +167,18 @@ def gallery(model: str, out: Path, per_category: int = 10, seed: int = 0, thread
 
 @app.command()
 def ship(run_dir: Path, name: str, command: str) -> None:
-    """Export a run's best EMA generator into prodgen/assets/models/NAME with its model card."""
+    """Export a run's best EMA generator (and a VAE's encoder) into prodgen/assets/models/NAME with its model card."""
+    from prodgen.generate.autoencoder import export_model
     from prodgen.generate.card import model_card, write_model_card
     from prodgen.generate.pipeline import SHIPPED_DIR
 
     generator = ProductGenerator.load(run_dir)
     scores_file = RESULTS / f"scores-{run_key(run_dir)}.json"
     scores = json.loads(scores_file.read_text()) if scores_file.exists() else None
-    target = generator.export(SHIPPED_DIR / name)
-    write_model_card(target, model_card(generator, command, scores))
+    reconstruction_file = RESULTS / f"reconstruction-{run_key(run_dir)}.json"
+    reconstruction = json.loads(reconstruction_file.read_text()) if reconstruction_file.exists() else None
+    target = export_model(run_dir, SHIPPED_DIR / name)  # a VAE's encoder too
+    write_model_card(target, model_card(generator, command, scores, reconstruction))
     print(f"shipped {generator.source} as {target}")
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -196,12 +197,105 @@ def generate(
 @app.command("export")
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint) or checkpoint.")],
-    out: Annotated[Path, typer.Option(help="Folder for generator.safetensors + generator.json.")],
+    out: Annotated[Path, typer.Option(help="Folder for generator.safetensors + generator.json (and encoder.* for a VAE).")],
 ) -> None:
-    """Export a run's EMA generator as safetensors + JSON, for generation and serving."""
-    from prodgen.generate.pipeline import ProductGenerator
+    """Export a run's EMA generator (and a VAE's encoder) as safetensors + JSON, for generation and serving."""
+    from prodgen.generate.autoencoder import export_model
 
-    console.print(f"exported to {ProductGenerator.load(run).export(out)}")
+    console.print(f"exported to {export_model(run, out)}")
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def photo_files(source: Path) -> list[Path]:
+    """A photo, or the photos of a folder (by suffix, any letter case), each with a distinct stem (it names the output)."""
+    if not source.exists():
+        raise ProdgenError(f"No file or folder at {source}.")
+    files = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ProdgenError(f"{source} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+    stems: dict[str, Path] = {}
+    for file in files:
+        if file.stem in stems:
+            raise ProdgenError(f"{stems[file.stem].name} and {file.name} would both be written as {file.stem}.png: rename one.")
+        stems[file.stem] = file
+    return files
+
+
+@app.command("reconstruct")
+def reconstruct(
+    model: Annotated[str, typer.Option(help="A VAE or VAE-GAN: shipped name (fmnist-vaegan), exported folder, run folder or checkpoint.")],
+    input: Annotated[Path, typer.Option("--input", help="A product photo or a folder of them (JPEG, PNG, WebP, GIF, BMP, TIFF).")],
+    out: Annotated[Path, typer.Option(help="Folder for DIR/<stem>.png per photo and reconstructions.png.")],
+    category: Annotated[str | None, typer.Option(help="The photos' category (default: read by the catalog's classifier).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Another condition of the photos, NAME=VALUE (repeatable).")] = None,
+) -> None:
+    """Encode real product photos and decode them: one reconstruction per photo plus a sheet beside the originals."""
+    from prodgen.generate.autoencoder import ProductAutoencoder
+    from prodgen.imaging import labelled_rows, save_png
+
+    autoencoder = ProductAutoencoder.load(model)
+    files = photo_files(input)
+    originals = np.stack([autoencoder.read_photo(file) for file in files])  # every photo read before anything is written
+    rebuilt = autoencoder.reconstruct(originals, autoencoder.own_codes(originals, parse_conditions(category, attr or [])))
+    out.mkdir(parents=True, exist_ok=True)
+    for file, image in zip(files, rebuilt):
+        save_png(image, out / f"{file.stem}.png")
+    columns = min(len(files), 10)
+    save_png(labelled_rows([("original", originals), ("reconstruction", rebuilt)], ncols=columns), out / "reconstructions.png")
+    console.print(f"{len(files)} reconstruction(s) from {autoencoder.generator.source} written to {out}")
+
+
+@app.command("interpolate")
+def interpolate(
+    model: Annotated[str, typer.Option(help="A VAE or VAE-GAN model.")],
+    from_: Annotated[Path, typer.Option("--from", help="The first product photo.")],
+    to: Annotated[Path, typer.Option("--to", help="The last product photo.")],
+    out: Annotated[Path, typer.Option(help="Folder for interpolation.png (a strip) and interpolation.gif.")],
+    steps: Annotated[int, typer.Option(help="Images in the walk, both products included.")] = 8,
+    method: Annotated[str, typer.Option(help="slerp (spherical) or linear.")] = "slerp",
+    category: Annotated[str | None, typer.Option(help="Both photos' category (default: each read by the catalog's classifier).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Another condition of the photos, NAME=VALUE (repeatable).")] = None,
+) -> None:
+    """Walk the latent space between two real products: a strip PNG and an animated GIF."""
+    from prodgen.generate.autoencoder import ProductAutoencoder
+    from prodgen.imaging import make_grid, save_gif, save_png
+
+    autoencoder = ProductAutoencoder.load(model)
+    first, last = (autoencoder.read_photo(path) for path in photo_files(from_) + photo_files(to))
+    query = parse_conditions(category, attr or [])
+    frames = autoencoder.interpolate(first, last, autoencoder.own_codes(first[None], query), autoencoder.own_codes(last[None], query), steps, method)
+    out.mkdir(parents=True, exist_ok=True)
+    save_png(make_grid(frames, ncols=len(frames)), out / "interpolation.png")
+    save_gif(frames, out / "interpolation.gif")
+    console.print(f"{len(frames)} images ({method}) written to {out / 'interpolation.png'} and {out / 'interpolation.gif'}")
+
+
+@app.command("transfer")
+def transfer(
+    model: Annotated[str, typer.Option(help="A conditional VAE or VAE-GAN model.")],
+    input: Annotated[Path, typer.Option("--input", help="A product photo or a folder of them.")],
+    category: Annotated[str | None, typer.Option(help="The category to decode the products as.")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="An attribute to decode them with, NAME=VALUE (repeatable).")] = None,
+    source_category: Annotated[str | None, typer.Option(help="The photos' own category (default: read by the catalog's classifier).")] = None,
+    source_attr: Annotated[list[str] | None, typer.Option(help="Another condition the photos have, NAME=VALUE (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for <stem>-<category>.png per photo.")] = Path("."),
+) -> None:
+    """Encode a product under its own condition and decode it under another: same pose and shape, the asked category or attribute."""
+    from prodgen.generate.autoencoder import ProductAutoencoder
+    from prodgen.imaging import save_png
+
+    autoencoder = ProductAutoencoder.load(model)
+    files = photo_files(input)
+    originals = np.stack([autoencoder.read_photo(file) for file in files])
+    target = parse_conditions(category, attr or [])
+    changed = autoencoder.transfer(originals, autoencoder.own_codes(originals, parse_conditions(source_category, source_attr or [])), target)
+    out.mkdir(parents=True, exist_ok=True)
+    label = "-".join(value for value in target.values()).replace("/", "-").replace(" ", "_")
+    for file, image in zip(files, changed):
+        save_png(image, out / f"{file.stem}-{label}.png")
+    console.print(f"{len(files)} product(s) decoded as {', '.join(f'{k}={v}' for k, v in target.items())}, written to {out}")
 
 
 def main_guard(command: Callable[[], object]) -> None:

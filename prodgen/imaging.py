@@ -67,3 +67,10 @@ def save_png(image: np.ndarray | Image.Image, path: str | os.PathLike) -> None:
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
+
+
+def save_gif(frames: np.ndarray, path: str | os.PathLike, milliseconds: int = 250, min_side: int = 112) -> None:
+    """An animated GIF of (N, H, W, C) uint8 frames, looping, enlarged (nearest) to at least `min_side`; atomic."""
+    images = [Image.fromarray(frame) for frame in upscale_nearest(to_rgb(frames), min_side)]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0)

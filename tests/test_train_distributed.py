@@ -67,3 +67,16 @@ def test_two_processes_compute_the_one_process_run(tiny, tmp_path):
     # without BatchNorm the process count may change on resume: 1 process continues the 2-process run
     more = train(toy(train__steps=16), resume=two, show_progress=False)
     assert more.step == 16 and json.loads((ckpt.latest_checkpoint(two) / ckpt.STATE).read_text())["world_size"] == 1
+
+
+def test_vae_gan_replicas_stay_identical_on_two_processes(tiny, tmp_path):
+    """Encoder, decoder, noise level and discriminator all under DDP (two G passes and three D passes per update)."""
+    from .test_train_vae import tiny_vae
+
+    tree = tiny_vae("fmnist-vaegan", train__steps=4, eval__checkpoint_every=2, eval__every=2).model_dump(mode="json")
+    torchrun(tmp_path, tree, "--runs-dir", str(tmp_path / "runs"))
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    state = json.loads((ckpt.latest_checkpoint(run_dir) / ckpt.STATE).read_text())
+    assert state["world_size"] == 2 and state["step"] == 4
+    assert set(state["replicas"]) == {"E", "G", "scale", "D"}
+    assert all(len(set(prints)) == 1 for prints in state["replicas"].values())

@@ -124,3 +124,14 @@ def preprocess_image(data: bytes, settings: PrepSettings) -> tuple[np.ndarray, t
     if array.ndim == 2:
         array = array[..., None]
     return array, original_size
+
+
+def prepare_like_catalog(data: bytes, preprocessing: dict) -> np.ndarray:
+    """A new photo made into an image like a catalog's, from the catalog's `preprocessing` record:
+    its size, channels and fit. A catalog of light products on black (Fashion-MNIST's standard look)
+    gets the grey levels inverted, since a shop photo shows a product on white. Raises BadImage."""
+    fit = preprocessing.get("fit", "pad")
+    settings = PrepSettings(width=preprocessing["width"], height=preprocessing["height"], channels=preprocessing["channels"],
+                            fit=fit if fit in FIT_MODES else "pad", min_side=1)
+    array, _ = preprocess_image(data, settings)
+    return 255 - array if preprocessing.get("background") == "black" else array.copy()  # writable, like a catalog's

@@ -14,8 +14,9 @@ from prodgen.train import checkpoint as ckpt
 SHOWN_SCORES = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "class_consistency", "memorisation", "cas")
 
 
-def model_card(generator: ProductGenerator, command: str, scores: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Facts read from the checkpoint the generator came from, plus final scores if measured."""
+def model_card(generator: ProductGenerator, command: str, scores: dict[str, Any] | None = None, reconstruction: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Facts read from the checkpoint the generator came from, plus final scores if measured (sample
+    scores; for a VAE also `prodgen eval autoencoder`'s reconstruction scores)."""
     state = json.loads((Path(generator.source) / ckpt.STATE).read_text(encoding="utf-8"))
     return {
         "source_checkpoint": generator.source,
@@ -30,6 +31,7 @@ def model_card(generator: ProductGenerator, command: str, scores: dict[str, Any]
         "validation_best": state["best"],
         "validation_history": state["history"],
         "test_scores": scores,
+        **({"reconstruction_scores": reconstruction} if reconstruction else {}),
     }
 
 
@@ -55,6 +57,10 @@ def _grouped(texts: dict[str, str], joiner: str = ": ") -> str:
     return "; ".join(f"{text}{joiner}{', '.join(keys)}" for text, keys in groups.items())
 
 
+def _settings(section: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in section.items()) or "none"
+
+
 def render_model_card(name: str, card: dict[str, Any]) -> str:
     """MODEL_CARD.md for a card: the facts, then test scores with the number of samples scored,
     each k-NN metric's paper and k, and where the real-data column comes from."""
@@ -65,8 +71,7 @@ def render_model_card(name: str, card: dict[str, Any]) -> str:
         "",
         f"- training command: `{card['training_command']}`",
         f"- seed {card['seed']}, {card['step']} steps, {card['training_minutes']} min of training on {card['world_size']} process(es)",
-        f"- model: {card['config']['model']['generator']} generator / {card['config']['model']['discriminator']} discriminator, "
-        f"loss {card['config']['loss']['kind']}",
+        f"- family {card['config'].get('family', 'gan')}: {_settings(card['config']['model'])}; loss: {_settings(card['config'].get('loss') or {})}",
         f"- best validation {card['validation_best']['metric']}: {card['validation_best']['value']:.3f} at step {card['validation_best']['step']}",
     ]
     scores = card["test_scores"]
@@ -91,6 +96,12 @@ def render_model_card(name: str, card: dict[str, Any]) -> str:
             for k in SHOWN_SCORES
             if k in metrics
         ]
+    reconstruction = card.get("reconstruction_scores")
+    if reconstruction:
+        definitions = reconstruction.get("definitions", {})
+        lines += ["", f"Reconstruction scores on {reconstruction['num_images']:,} {reconstruction['split']} products (`prodgen eval autoencoder`, seed {reconstruction['seed']}):",
+                  "", "| score | value |", "| --- | --- |"]
+        lines += [f"| {k}{f' ({definitions[k]})' if k in definitions else ''} | {v:.4f} |" for k, v in reconstruction["metrics"].items()]
     notes = card.get("notes", [])
     if notes:
         lines += ["", "Notes:", "", *(f"- {note}" for note in notes)]

@@ -107,6 +107,30 @@ def run(
     console.print(f"Report: {result['report_files']['html']} and {result['report_files']['json']}")
 
 
+@eval_app.command("autoencoder")
+def autoencoder_scores(
+    model: str = typer.Option(..., "--model", help="A VAE or VAE-GAN: shipped name, exported folder, run folder or checkpoint."),
+    split: str = typer.Option("test", help=f"Real split: {', '.join(REFERENCE_SPLITS)}."),
+    count: int | None = typer.Option(None, help="Score a random sample of this many products (default: the whole split)."),
+    seed: int = typer.Option(0, help="Seed of the posterior samples, the product sample and the transfer targets."),
+    out: Path = typer.Option(Path("runs/eval-autoencoder"), help="Folder for reconstruction.json and reconstructions.png."),
+) -> None:
+    """Test ELBO and bits/dim, reconstruction MSE/PSNR/SSIM and transfer accuracy of a VAE or VAE-GAN."""
+    from prodgen.generate.autoencoder import ProductAutoencoder
+    from prodgen.generate.reconstruction_report import evaluate_autoencoder
+
+    if split not in REFERENCE_SPLITS:
+        raise ProdgenError(f"Unknown split {split!r}; choose one of {', '.join(REFERENCE_SPLITS)}.")
+    autoencoder = ProductAutoencoder.load(model)
+    with console.status(f"scoring reconstructions on the {split} split"):
+        result = evaluate_autoencoder(autoencoder, load_catalog(autoencoder.spec["catalog"]), split, count, seed, out)
+    table = Table("Score", "Value")
+    for key, value in result["metrics"].items():
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    console.print(f"{result['num_images']} {split} products; report: {out / 'reconstruction.json'} and {out / 'reconstructions.png'}")
+
+
 @eval_app.command("metrics")
 def metrics_list() -> None:
     """List the available metrics."""

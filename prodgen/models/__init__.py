@@ -1,7 +1,7 @@
-"""Generators and discriminators, each registered by name (see registry.py)."""
+"""Generators, discriminators and encoders, each registered by name (see registry.py)."""
 
-from prodgen.models import dcgan, patchgan, resnet  # noqa: F401  (importing registers the architectures)
+from prodgen.models import dcgan, patchgan, resnet, vae  # noqa: F401  (importing registers the architectures)
 from prodgen.models.layers import DiscriminatorOutput, plan_resolution
-from prodgen.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+from prodgen.models.registry import DISCRIMINATORS, ENCODERS, GENERATORS, build_discriminator, build_encoder, build_generator
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "DiscriminatorOutput", "build_discriminator", "build_generator", "plan_resolution"]
+__all__ = ["DISCRIMINATORS", "ENCODERS", "GENERATORS", "DiscriminatorOutput", "build_discriminator", "build_encoder", "build_generator", "plan_resolution"]

@@ -1,4 +1,4 @@
-"""Generators and discriminators registered by name, so configs choose them with a string."""
+"""Generators, discriminators and encoders registered by name, so configs choose them with a string."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ from prodgen.errors import ProdgenError
 
 GENERATORS: dict[str, type[nn.Module]] = {}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {}
+ENCODERS: dict[str, type[nn.Module]] = {}
 
 
-def register_generator(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        GENERATORS[name] = cls
-        return cls
+def _registrar(table: dict[str, type[nn.Module]]) -> Callable[[str], Callable[[type[nn.Module]], type[nn.Module]]]:
+    def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+        def add(cls: type[nn.Module]) -> type[nn.Module]:
+            table[name] = cls
+            return cls
 
-    return add
+        return add
+
+    return register
 
 
-def register_discriminator(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        DISCRIMINATORS[name] = cls
-        return cls
-
-    return add
+register_generator = _registrar(GENERATORS)
+register_discriminator = _registrar(DISCRIMINATORS)
+register_encoder = _registrar(ENCODERS)
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, name: str, **kwargs: Any) -> nn.Module:
@@ -41,3 +42,7 @@ def build_generator(name: str, **kwargs: Any) -> nn.Module:
 
 def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
     return _build(DISCRIMINATORS, "discriminator", name, **kwargs)
+
+
+def build_encoder(name: str, **kwargs: Any) -> nn.Module:
+    return _build(ENCODERS, "encoder", name, **kwargs)

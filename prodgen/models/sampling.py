@@ -1,5 +1,6 @@
-"""From a generator's output to product images: the value range, the catalog's size, uint8 pixels.
-Shared by training (sample grids, validation) and inference (generate, evaluate)."""
+"""Between product images and a model's values: uint8 pixels to [-1, 1] (padded to the model's size)
+and back (cropped to the catalog's size). Shared by training (batches, grids, validation) and
+inference (generate, encode, evaluate)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from prodgen.errors import ProdgenError
+
+
+def to_model_range(images_u8: torch.Tensor, pad_to: int | None, background: float) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [-1, 1], padded with the catalog's background if asked."""
+    x = images_u8.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+    if pad_to is not None:
+        dh, dw = pad_to - x.shape[2], pad_to - x.shape[3]
+        if dh < 0 or dw < 0:
+            raise ProdgenError(f"data.pad_to={pad_to} is smaller than the images ({x.shape[3]}x{x.shape[2]}).")
+        x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=background)
+    return x
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""The JSON that rebuilds a generator without its training config: architecture, arguments,
-conditions and output geometry. Saved beside every exported generator's weights."""
+"""The JSON that rebuilds a generator (or a VAE's encoder) without its training config: architecture,
+arguments, conditions and geometry. Saved beside every exported network's weights."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from prodgen.models.registry import build_generator
+from prodgen.models.registry import build_encoder, build_generator
 
 
 def generator_spec(
@@ -30,3 +30,7 @@ def generator_spec(
 
 def build_from_spec(spec: dict[str, Any]) -> nn.Module:
     return build_generator(spec["architecture"], **spec["arguments"])
+
+
+def build_encoder_from_spec(spec: dict[str, Any]) -> nn.Module:
+    return build_encoder(spec["architecture"], **spec["arguments"])

@@ -17,23 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from prodgen.config import DataConfig
 from prodgen.data.catalog import Catalog, read_rows
 from prodgen.data.conditions import catalog_conditions
 from prodgen.errors import ProdgenError
-
-
-def to_model_range(images_u8: torch.Tensor, pad_to: int | None, background: float) -> torch.Tensor:
-    """uint8 NHWC -> float NCHW in [-1, 1], padded with the catalog's background if asked."""
-    x = images_u8.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
-    if pad_to is not None:
-        dh, dw = pad_to - x.shape[2], pad_to - x.shape[3]
-        if dh < 0 or dw < 0:
-            raise ProdgenError(f"data.pad_to={pad_to} is smaller than the images ({x.shape[3]}x{x.shape[2]}).")
-        x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=background)
-    return x
+from prodgen.models.sampling import to_model_range
 
 
 @dataclass
@@ -60,6 +49,7 @@ class TrainingData:
         corner = float(np.median(read_rows(self.images, self.rows[:256])[:, 0, 0, :]))
         self.background = corner / 127.5 - 1
         self.height, self.width, self.channels = catalog.height, catalog.width, catalog.channels
+        self.preprocessing = catalog.info.get("preprocessing")  # how a new photo becomes an image like these
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -65,9 +65,12 @@ from torch import nn
 
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
+from prodgen.models.spec import generator_spec
 from prodgen.train import distributed
 from prodgen.train.data import Batch, TrainingData
 from prodgen.train.randomness import SharedRandom
+
+GRID_COLUMNS = 10  # sample grids: one row of this many images per category
 
 
 class Family:
@@ -76,6 +79,8 @@ class Family:
     loss_config: ClassVar[type[Section] | None] = None
     ema: ClassVar[dict[str, str]] = {}
     export_network: ClassVar[str]
+    # an encoder inference can load beside the generator (VAE families): `reconstruct`, `interpolate`, `transfer`
+    encoder_network: ClassVar[str | None] = None
     # where `--init-from` takes each network's weights from in the other run's checkpoint
     init_sources: ClassVar[dict[str, str]] = {}
 
@@ -85,6 +90,7 @@ class Family:
         self.parallel: dict[str, nn.Module] = {}  # the trained networks as training calls them
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.all_updates_applied = True
+        self.step = 0  # steps completed before the current one, set by the loop (e.g. for warm-ups)
 
     # ----- what a family implements -------------------------------------------------------------
 
@@ -120,6 +126,10 @@ class Family:
     def inference_spec(self) -> dict[str, Any]:
         """The JSON that rebuilds `export_network` for inference, without the training config."""
         raise NotImplementedError
+
+    def encoder_spec(self) -> dict[str, Any] | None:
+        """The JSON that rebuilds `encoder_network` for inference (families with an encoder)."""
+        return None
 
     def find_unused_parameters(self, network: str) -> bool:
         """Whether a training step can leave some of this network's parameters without a gradient (DDP must then look for them)."""
@@ -157,3 +167,30 @@ class Family:
             fresh += [f"{name}.{k}" for k in own if k not in matching]
             self.nets[name].load_state_dict({**own, **matching})
         return fresh
+
+
+def generator_spec_for(config: RunConfig, data: TrainingData, architecture: str, width_mult: int, attention: bool = False) -> dict[str, Any]:
+    """The spec (JSON) of a registered generator sized for the catalog: what inference rebuilds it from."""
+    height, width = data.model_size
+    arguments = {
+        "z_dim": config.model.z_dim,
+        "channels": data.channels,
+        "height": height,
+        "width": width,
+        "cardinalities": data.conditions.cardinalities,
+        "width_mult": width_mult,
+        "attention": attention,
+    }
+    return generator_spec(architecture, arguments, data.conditions.to_json(), config.data.catalog, (data.height, data.width, data.channels), config.data.pad_to)
+
+
+def fixed_grid_codes(data: TrainingData, per_row: int, rng: torch.Generator) -> torch.Tensor:
+    """One row per category (or value of the first condition), so the grid reads like a catalog."""
+    if not data.conditions.names:
+        return torch.zeros((per_row * 4, 0), dtype=torch.long)
+    rows = []
+    for value in range(data.conditions.cardinalities[0]):
+        matching = torch.nonzero(data.codes[:, 0] == value).flatten()
+        pick = matching[torch.randint(len(matching), (per_row,), generator=rng)]
+        rows.append(data.codes[pick])
+    return torch.cat(rows)

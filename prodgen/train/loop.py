@@ -186,6 +186,8 @@ def train(
             payload = dict(state, step=step, config=config.model_dump(mode="json"), generator=family.inference_spec(),
                            export_network=family.export_network, stream=loader.state_dict(), optimizers=optimizer_meta, world_size=env.world_size,
                            replicas=replicas)
+            if family.encoder_network is not None:
+                payload.update(encoder=family.encoder_spec(), encoder_network=family.encoder_network)
             path = ckpt.write_checkpoint(run_dir, step, tensors, payload)
             ckpt.prune_checkpoints(run_dir, config.eval.keep_last)  # the newest is always kept, so a new best survives
             return path
@@ -216,7 +218,7 @@ def train(
                 for name, optimizer in family.optimizers.items():
                     for group, base in zip(optimizer.param_groups, base_lrs[name]):
                         group["lr"] = base * lr_scale
-                family.all_updates_applied = True
+                family.all_updates_applied, family.step = True, step
                 logs = family.train_step(next_batch, random)
                 step += 1
 

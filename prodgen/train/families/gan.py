@@ -18,21 +18,17 @@ from torch import nn
 
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
-from prodgen.errors import ProdgenError
 from prodgen.imaging import make_grid
 from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
-from prodgen.models.sampling import crop_to, sample_images, to_uint8
-from prodgen.models.spec import build_from_spec, generator_spec
+from prodgen.models.sampling import crop_to, to_uint8
+from prodgen.models.spec import build_from_spec
 from prodgen.train.augment import diff_augment
-from prodgen.train.data import Batch, TrainingData
+from prodgen.train.data import Batch
 from prodgen.train.families import register_family
-from prodgen.train.family import Family
+from prodgen.train.family import GRID_COLUMNS, Family, fixed_grid_codes, generator_spec_for
 from prodgen.train.randomness import SharedRandom
-
-# The score each selectable metric reports as its headline value.
-SELECTION_KEYS = {"fid": "fid", "kid": "kid_mean"}
-GRID_COLUMNS = 10
+from prodgen.train.validation import SELECTION_KEYS, SampleValidator, sample_validator, score_samples
 
 
 class GANModelConfig(Section):
@@ -54,39 +50,6 @@ class GANLossConfig(Section):
 def _takes(architecture: type, argument: str) -> bool:
     """Whether an architecture really uses a keyword (they all swallow unknown ones)."""
     return argument in inspect.signature(architecture).parameters
-
-
-def describe_generator(config: RunConfig, data: TrainingData) -> dict[str, Any]:
-    height, width = data.model_size
-    arguments = {
-        "z_dim": config.model.z_dim,
-        "channels": data.channels,
-        "height": height,
-        "width": width,
-        "cardinalities": data.conditions.cardinalities,
-        "width_mult": config.model.g_width,
-        "attention": config.model.attention,
-    }
-    return generator_spec(
-        config.model.generator,
-        arguments,
-        data.conditions.to_json(),
-        config.data.catalog,
-        (data.height, data.width, data.channels),
-        config.data.pad_to,
-    )
-
-
-def fixed_grid_codes(data: TrainingData, per_row: int, rng: torch.Generator) -> torch.Tensor:
-    """One row per category (or value of the first condition), so the grid reads like a catalog."""
-    if not data.conditions.names:
-        return torch.zeros((per_row * 4, 0), dtype=torch.long)
-    rows = []
-    for value in range(data.conditions.cardinalities[0]):
-        matching = torch.nonzero(data.codes[:, 0] == value).flatten()
-        pick = matching[torch.randint(len(matching), (per_row,), generator=rng)]
-        rows.append(data.codes[pick])
-    return torch.cat(rows)
 
 
 @register_family
@@ -118,7 +81,7 @@ class GAN(Family):
 
     def __init__(self, config, data, env):
         super().__init__(config, data, env)
-        self.spec = describe_generator(config, data)
+        self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention)
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
         self.local_batch = config.train.batch_size // env.world_size
@@ -225,30 +188,11 @@ class GAN(Family):
         height, width, _ = self.spec["output_size"]
         return make_grid(to_uint8(crop_to(images, height, width)), ncols=GRID_COLUMNS)
 
-    def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> tuple[Any, torch.Tensor]:
-        """Scores in the catalog's own feature space (a catalog without a feature network gets one
-        trained now), on samples whose conditions follow the training split's proportions."""
-        from prodgen.metrics.evaluate import Evaluator
-        from prodgen.metrics.features import fit_feature_network, load_feature_network
+    def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> SampleValidator:
+        return sample_validator(self.config, self.data, catalog, say)
 
-        seed = self.config.train.seed
-        try:
-            network = load_feature_network(catalog.name)
-        except ProdgenError:
-            say(f"no feature network for {catalog.name!r} yet: training one for validation scores (prodgen eval fit-features)")
-            network = fit_feature_network(catalog, seed=seed)
-        codes = self.data.codes[torch.randint(len(self.data.codes), (self.config.eval.samples,), generator=torch.Generator().manual_seed(seed))]
-        return Evaluator(catalog, reference_split="val", feature_net=network, seed=seed), codes
-
-    def validate(self, validator: tuple[Any, torch.Tensor]) -> dict[str, float]:
-        evaluator, codes = validator
-        images = sample_images(self.nets["G_ema"], self.spec, codes, seed=self.config.train.seed)
-        labels = codes[:, self.data.conditions.names.index("category")].numpy() if "category" in self.data.conditions.names else None
-        metric = self.config.eval.metric
-        result = evaluator.evaluate(images, labels, metrics=[metric] + (["class_consistency"] if labels is not None else []), floors=False)
-        scores = {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float))}
-        scores["selection"] = scores[SELECTION_KEYS[metric]]
-        return scores
+    def validate(self, validator: SampleValidator) -> dict[str, float]:
+        return score_samples(validator, self.nets["G_ema"], self.spec, self.config)
 
     def inference_spec(self) -> dict[str, Any]:
         return self.spec
