@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PRESETS = ("catalog-64", "fmnist-cgan", "fmnist-dcgan")
+PRESETS = tuple(sorted(path.stem for path in (REPO / "prodgen" / "configs").glob("*.yaml")))  # every preset in the source tree
 GENERATOR_FILES = ("generator.safetensors", "generator.json", "model_card.json", "MODEL_CARD.md")
 FEATURE_FILES = ("model.safetensors", "config.json")
 # Left out of the copy the wheel is built from: environments, caches and outputs, none of them sources.

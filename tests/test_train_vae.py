@@ -93,6 +93,32 @@ def test_the_elbo_terms_match_a_hand_computation(tiny):
     assert kl.item() == pytest.approx(expected_kl, rel=1e-5)
 
 
+@pytest.mark.parametrize("through_reconstructions", [True, False])
+def test_the_adversarial_term_reaches_the_encoder_only_through_reconstructions(tiny, through_reconstructions):
+    """With the pixel, feature and KL terms off, the encoder feels the generator loss only through the
+    reconstructions it encodes: on with Larsen's default, off with `reconstruction_adversarial: false`.
+    The decoder learns from prior samples either way."""
+    from prodgen.data import load_catalog
+    from prodgen.train.data import TrainingData
+    from prodgen.train.families.vaegan import VAEGAN
+    from prodgen.train.loop import build_networks
+    from prodgen.train.randomness import SharedRandom
+
+    config = tiny_vae("fmnist-vaegan", loss__pixel_weight=0.0, loss__feature_weight=0.0,
+                      loss__reconstruction_adversarial=through_reconstructions)
+    family = VAEGAN(config, TrainingData(load_catalog("tiny"), config.data), DistributedEnv())
+    build_networks(family, say=lambda _: None)
+    family.kl_weight = lambda: 0.0
+    batch = family.data.batch(torch.arange(8))
+    family.train_step(lambda: batch, SharedRandom(0, 0, 1, torch.device("cpu")))
+
+    def gradient_norm(network):
+        return sum(p.grad.abs().sum().item() for p in family.nets[network].parameters() if p.grad is not None)
+
+    assert gradient_norm("G") > 0
+    assert (gradient_norm("E") > 0) is through_reconstructions
+
+
 @pytest.mark.parametrize(
     ("preset", "overrides", "message"),
     [

@@ -40,6 +40,7 @@ class TrainingData:
     """One split of a catalog: rows on disk, condition codes in memory."""
 
     def __init__(self, catalog: Catalog, config: DataConfig, split: str = "train"):
+        self.catalog = catalog
         self.rows = catalog.split_indices(split)
         self.images = catalog.images
         self.conditions, codes = catalog_conditions(catalog, config.conditions)

@@ -33,7 +33,7 @@ from prodgen.train.families import register_family
 from prodgen.train.family import GRID_COLUMNS, Family, fixed_grid_codes, generator_spec_for
 from prodgen.train.randomness import SharedRandom
 
-RECONSTRUCTED_PRODUCTS = 10  # fixed val products shown with their reconstructions in every sample grid
+RECONSTRUCTED_PRODUCTS = 10  # fixed val products shown above their reconstructions in every sample grid
 
 
 class VAEModelConfig(Section):
@@ -176,12 +176,13 @@ class VAE(Family):
 
     def fixed_inputs(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         codes = fixed_grid_codes(self.data, GRID_COLUMNS, generator)
-        shown = self.data.batch(torch.randperm(len(self.data), generator=generator)[:RECONSTRUCTED_PRODUCTS])
+        val = TrainingData(self.data.catalog, self.config.data, split="val")
+        shown = val.batch(torch.randperm(len(val), generator=generator)[:RECONSTRUCTED_PRODUCTS])
         return {"codes": codes, "z": torch.randn(len(codes), self.config.model.z_dim, generator=generator), "products": shown.images, "product_codes": shown.codes}
 
     @torch.no_grad()
     def sample_grid(self, fixed: dict[str, torch.Tensor]) -> np.ndarray:
-        """Samples from the prior, a row per category; then fixed train products above their reconstructions."""
+        """Samples from the prior, a row per category; then fixed val products above their reconstructions."""
         device = self.env.device
         height, width = self.data.height, self.data.width
         samples = self.nets["G_ema"](fixed["z"].to(device), self._codes(fixed["codes"].to(device)))

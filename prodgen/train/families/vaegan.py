@@ -8,7 +8,9 @@ pixel noise level minimise beta * KL - pixel_weight * log p(x|z) + feature_weigh
 the reconstruction - D features of the original||^2 + adversarial_weight * (G loss on reconstructions
 and prior samples). Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
 feels the adversarial and feature terms through its reconstructions (the paper stops those at the
-encoder); one backward pass instead of two. Validation is by sample quality (FID), as for a GAN.
+encoder); one backward pass instead of two. With `loss.reconstruction_adversarial: false` the
+adversarial term reaches the decoder through prior samples only (reconstructions still meet D through
+the feature term), which keeps reconstructions closer to their inputs. Validation is by sample quality (FID), as for a GAN.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class VAEGANLossConfig(VAELossConfig):
     pixel_weight: float = Field(1.0, ge=0.0, description="weight of the VAE's pixel log-likelihood")
     feature_weight: float = Field(1.0, ge=0.0, description="weight of the reconstruction error in D's feature space")
     adversarial_weight: float = Field(1.0, ge=0.0, description="weight of the generator's adversarial loss")
+    reconstruction_adversarial: bool = Field(True, description="the adversarial loss also reaches the decoder through reconstructions (Larsen et al.); "
+                                             "False: through prior samples only, so reconstructions follow the pixel and feature terms alone")
 
 
 @register_family
@@ -109,7 +113,10 @@ class VAEGAN(VAE):
                     real_features = plain_d(real, codes).features
                 rec_out, prior_out = plain_d(reconstructed, codes), plain_d(sampled, prior_codes)
                 feature_error = (rec_out.features - real_features).pow(2).mean()
-                adversarial = 0.5 * (self.adversarial.generator(rec_out) + self.adversarial.generator(prior_out))
+                if loss_config.reconstruction_adversarial:
+                    adversarial = 0.5 * (self.adversarial.generator(rec_out) + self.adversarial.generator(prior_out))
+                else:
+                    adversarial = self.adversarial.generator(prior_out)
                 if aux > 0:
                     adversarial = adversarial + aux * self._auxiliary((prior_out, prior_codes))
                 weight = self.kl_weight()
