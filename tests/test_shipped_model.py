@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from prodgen.generate.pipeline import SHIPPED_DIR, ProductGenerator, shipped_models
 from prodgen.metrics.features import load_feature_network
@@ -41,3 +42,34 @@ def test_shipped_generator_draws_the_asked_category(tmp_path):
     predicted = classifier.extract(sneakers).predictions
     # the domain classifier, not the generator, judges: most samples must read as sneakers
     assert (np.asarray(classifier.categories)[predicted] == "Sneaker").mean() > 0.7
+
+
+def test_fmnist_vaegan_is_shipped_with_its_encoder_and_reconstruction_scores():
+    assert "fmnist-vaegan" in shipped_models()
+    directory = SHIPPED_DIR / "fmnist-vaegan"
+    assert {"generator.safetensors", "generator.json", "encoder.safetensors", "encoder.json", "model_card.json"} <= {p.name for p in directory.iterdir()}
+    card = json.loads((directory / "model_card.json").read_text())
+    assert card["catalog"] == "fashion-mnist" and card["config"]["family"] == "vaegan"
+    assert card["test_scores"]["num_samples"] == 10_000 and card["reconstruction_scores"]["split"] == "test"
+    assert "Reconstruction" in (directory / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+
+def test_shipped_vaegan_reconstructs_real_test_products_as_what_they_are(fashion_mnist):
+    """The decoder samples the asked category, and the encoder's reconstructions of real test
+    products keep their structure (SSIM) and their category (read by the domain classifier)."""
+    from prodgen.data.catalog import read_rows
+    from prodgen.data.conditions import catalog_conditions
+    from prodgen.generate.autoencoder import ProductAutoencoder
+    from prodgen.metrics.reconstruction import ssim
+
+    autoencoder = ProductAutoencoder.load("fmnist-vaegan")
+    bags = autoencoder.generator.sample(64, {"category": "Bag"}, seed=3)
+    assert (np.asarray(autoencoder.classify(bags)) == autoencoder.conditions.values[0].index("Bag")).mean() > 0.7
+
+    rows = fashion_mnist.split_indices("test")[:200]
+    images = read_rows(fashion_mnist.images, rows)
+    _, codes = catalog_conditions(fashion_mnist, ["category"])
+    rebuilt = autoencoder.reconstruct(images, torch.from_numpy(codes[rows]))
+    assert rebuilt.shape == images.shape
+    assert ssim(images, rebuilt).mean() > 0.7
+    assert (autoencoder.classify(rebuilt) == codes[rows, 0]).mean() > 0.8

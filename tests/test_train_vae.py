@@ -119,6 +119,25 @@ def test_the_adversarial_term_reaches_the_encoder_only_through_reconstructions(t
     assert (gradient_norm("E") > 0) is through_reconstructions
 
 
+def test_a_vaegan_starts_from_a_trained_vaes_averaged_weights(tiny, tmp_path):
+    """Pre-training the autoencoder, then the adversarial fine-tune: `--init-from` a VAE run."""
+    from prodgen.data import load_catalog
+    from prodgen.train.data import TrainingData
+    from prodgen.train.families.vaegan import VAEGAN
+    from prodgen.train.loop import build_networks
+
+    source = ckpt.latest_checkpoint(train(tiny_vae("fmnist-vae"), runs_root=tmp_path, show_progress=False).run_dir)
+    config = tiny_vae("fmnist-vaegan")
+    family = VAEGAN(config, TrainingData(load_catalog("tiny"), config.data), DistributedEnv())
+    said = []
+    build_networks(family, init_from=source, say=said.append)
+    trained = ckpt.read_checkpoint(source).tensors
+    for name in ("E", "G", "scale"):
+        for key, value in family.nets[name].state_dict().items():
+            assert torch.equal(value, trained[f"{name}_ema.{key}"]), f"{name}.{key}"
+    assert f"{len(family.nets['D'].state_dict())} tensors kept fresh" in said[0]  # the discriminator, and only it
+
+
 @pytest.mark.parametrize(
     ("preset", "overrides", "message"),
     [

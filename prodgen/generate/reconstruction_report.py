@@ -20,7 +20,7 @@ from prodgen.imaging import labelled_rows, save_png
 from prodgen.metrics.reconstruction import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl, mse, psnr, ssim
 from prodgen.models.sampling import crop_to, to_model_range
 
-SHOWN = 10  # products in the report's picture
+SHOWN = 8  # products in each row of the report's picture (per category when the model knows categories)
 
 
 @torch.no_grad()
@@ -96,9 +96,23 @@ def evaluate_autoencoder(autoencoder: ProductAutoencoder, catalog: Catalog, spli
         result["definitions"]["transfer_accuracy"] = "share of products decoded under another (random) category that the catalog's feature network assigns to that category"
     result["seconds"] = round(time.perf_counter() - started, 1)
     if out_dir is not None:
-        rows = [("original", images[:SHOWN]), ("reconstruction", rebuilt[:SHOWN])]
-        if transferred is not None:
-            rows.append(("other category", transferred[:SHOWN]))
-        save_png(labelled_rows(rows, ncols=SHOWN), out_dir / "reconstructions.png")
+        save_png(labelled_rows(_picture_rows(autoencoder, images, rebuilt, transferred, codes), ncols=SHOWN), out_dir / "reconstructions.png")
         write_json_atomic(out_dir / "reconstruction.json", result)
     return result
+
+
+def _picture_rows(autoencoder: ProductAutoencoder, images: np.ndarray, rebuilt: np.ndarray, transferred: np.ndarray | None,
+                  codes: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    """Originals above their reconstructions (and decodings under another category): the first
+    products of each category, so every category is seen, or the first products of the split."""
+    names = autoencoder.conditions.names
+    if "category" not in names:
+        return [("original", images[:SHOWN]), ("reconstruction", rebuilt[:SHOWN])]
+    column = names.index("category")
+    rows = []
+    for code, category in enumerate(autoencoder.conditions.values[column]):
+        chosen = np.flatnonzero(codes[:, column].numpy() == code)[:SHOWN]
+        if len(chosen) == 0:
+            continue
+        rows += [(str(category), images[chosen]), ("  reconstructed", rebuilt[chosen]), ("  other category", transferred[chosen])]
+    return rows

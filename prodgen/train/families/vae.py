@@ -72,6 +72,9 @@ class VAE(Family):
     ema = {"E_ema": "E", "G_ema": "G", "scale_ema": "scale"}
     export_network = "G_ema"
     encoder_network = "E_ema"
+    # fine-tuning starts from the averaged weights, which are what the run's validation scored (e.g.
+    # a VAE-GAN initialised from a trained VAE: its discriminator starts fresh)
+    init_sources = {"E": "E_ema", "G": "G_ema", "scale": "scale_ema"}
     metrics: tuple[str, ...] = ("bpd",)
     ignored_train_options = {"lr_d": "discriminator", "n_dis": "discriminator"}
 
