@@ -34,9 +34,9 @@ def tiny_vae(preset: str, **overrides):
     return with_overrides(tree, **overrides)
 
 
-@pytest.mark.parametrize("preset", ["fmnist-vae", "fmnist-vaegan"])
-def test_a_tiny_vae_trains_validates_and_samples(tiny, tmp_path, preset):
-    result = train(tiny_vae(preset), runs_root=tmp_path, show_progress=False)
+@pytest.mark.parametrize(("preset", "overrides"), [("fmnist-vae", {}), ("fmnist-vaegan", {}), ("fmnist-vaegan", {"loss__transfer_weight": 1.0})])
+def test_a_tiny_vae_trains_validates_and_samples(tiny, tmp_path, preset, overrides):
+    result = train(tiny_vae(preset, **overrides), runs_root=tmp_path, show_progress=False)
     run = result.run_dir
     assert result.step == 6
     history = json.loads((run / "history.json").read_text())
@@ -49,6 +49,8 @@ def test_a_tiny_vae_trains_validates_and_samples(tiny, tmp_path, preset):
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [row["kl_weight"] for row in rows] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]  # the KL warm-up over 4 steps
     assert all(math.isfinite(row["elbo_bpd"]) for row in rows)
+    if overrides:  # the transfer term is logged, and is a classification loss (positive)
+        assert all(row["transfer"] > 0 for row in rows)
     assert (run / "samples" / "step-0000006.png").exists()
     state = ckpt.read_state(run)
     assert state["encoder_network"] == "E_ema" and state["encoder"]["architecture"] == "conv" and len(state["encoder"]["log_scale"]) == 3
@@ -81,7 +83,7 @@ def test_the_elbo_terms_match_a_hand_computation(tiny):
     encoder = Fixed((torch.tensor([[mu]]), torch.tensor([[log_var]])))
     decoder = Fixed(torch.tensor([[[[mean_pixel]]]]))
     scale = Fixed(torch.tensor([[[[log_scale]]]]))
-    log_px, kl, _ = family.elbo_terms({"E": encoder, "G": decoder, "scale": scale}, x, None, torch.zeros(1, 1))
+    log_px, kl, _, _ = family.elbo_terms({"E": encoder, "G": decoder, "scale": scale}, x, None, torch.zeros(1, 1))
 
     def cdf(value):
         return 0.5 * (1 + math.erf((value - mean_pixel) / (0.1 * math.sqrt(2))))
@@ -148,6 +150,7 @@ def test_a_vaegan_starts_from_a_trained_vaes_averaged_weights(tiny, tmp_path):
         ("fmnist-vaegan", ["eval.metric=bpd"], r"eval.metric: a vaegan model is validated by fid or kid, not 'bpd'"),
         ("fmnist-vaegan", ["data.conditions=[]"], r"model.auxiliary_weight: AC-GAN heads classify the conditions"),
         ("fmnist-vaegan", ["train.n_dis=2"], r"train.n_dis: the vaegan family has no alternating"),
+        ("fmnist-vaegan", ["loss.transfer_weight=1", "model.auxiliary_weight=0"], r"loss.transfer_weight: transferred products are judged by D's AC-GAN"),
         ("fmnist-vae", ["loss.beta=0"], r"loss.beta"),
     ],
 )

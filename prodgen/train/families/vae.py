@@ -120,17 +120,18 @@ class VAE(Family):
         return self.config.loss.beta * (min(1.0, (self.step + 1) / warmup) if warmup else 1.0)
 
     def elbo_terms(self, nets: dict[str, nn.Module], images: torch.Tensor, codes: torch.Tensor | None, noise: torch.Tensor):
-        """(log p(x|z) in nats per image, KL per image, the decoded mean at the model's size)."""
+        """(log p(x|z) in nats per image, KL per image, the decoded mean at the model's size, the posterior sample z)."""
         mean, log_var = nets["E"](images, codes)
-        decoded = nets["G"](mean + (0.5 * log_var).exp() * noise, codes)
+        z = mean + (0.5 * log_var).exp() * noise
+        decoded = nets["G"](z, codes)
         height, width = self.data.height, self.data.width
         log_px = discretized_gaussian_log_likelihood(crop_to(images, height, width), crop_to(decoded, height, width), nets["scale"]())
-        return log_px, gaussian_kl(mean, log_var), decoded
+        return log_px, gaussian_kl(mean, log_var), decoded, z
 
     def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:
         batch = next_batch()
         with self.autocast():
-            log_px, kl, _ = self.elbo_terms(self.parallel, batch.images, self._codes(batch.codes), random.normal(len(batch.images), self.config.model.z_dim))
+            log_px, kl, _, _ = self.elbo_terms(self.parallel, batch.images, self._codes(batch.codes), random.normal(len(batch.images), self.config.model.z_dim))
             weight = self.kl_weight()
             loss = (weight * kl - log_px).mean() / self.dims
         self.apply(loss, "opt")
@@ -161,7 +162,7 @@ class VAE(Family):
         for start in range(0, len(products.images), batch_size):
             images = products.images[start : start + batch_size].to(device)
             codes = self._codes(products.codes[start : start + batch_size].to(device))
-            log_px, kl, _ = self.elbo_terms(nets, images, codes, products.noise[start : start + batch_size].to(device))
+            log_px, kl, _, _ = self.elbo_terms(nets, images, codes, products.noise[start : start + batch_size].to(device))
             sums["log_px"] += log_px.sum().item()
             sums["kl"] += kl.sum().item()
             originals.append(to_uint8(crop_to(images, height, width)))

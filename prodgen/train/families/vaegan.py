@@ -6,7 +6,7 @@ discriminator's feature space as well as by the VAE's pixel likelihood.
 Each step: D learns real against reconstructed and prior samples; then encoder, decoder and the
 pixel noise level minimise beta * KL - pixel_weight * log p(x|z) + feature_weight * ||D features of
 the reconstruction - D features of the original||^2 + adversarial_weight * (G loss on reconstructions
-and prior samples). Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
+and prior samples) [+ transfer_weight * AC-GAN loss of products decoded under other conditions]. Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
 feels the adversarial and feature terms through its reconstructions (the paper stops those at the
 encoder); one backward pass instead of two. With `loss.reconstruction_adversarial: false` the
 adversarial term reaches the decoder through prior samples only (reconstructions still meet D through
@@ -44,6 +44,8 @@ class VAEGANLossConfig(VAELossConfig):
     pixel_weight: float = Field(1.0, ge=0.0, description="weight of the VAE's pixel log-likelihood")
     feature_weight: float = Field(1.0, ge=0.0, description="weight of the reconstruction error in D's feature space")
     adversarial_weight: float = Field(1.0, ge=0.0, description="weight of the generator's adversarial loss")
+    transfer_weight: float = Field(0.0, ge=0.0, description="> 0: products decoded under other conditions (their posterior sample, random "
+                                   "training conditions) must be classified as those by D's AC-GAN heads, with this weight (AttGAN's attribute loss)")
     reconstruction_adversarial: bool = Field(True, description="the adversarial loss also reaches the decoder through reconstructions (Larsen et al.); "
                                              "False: through prior samples only, so reconstructions follow the pixel and feature terms alone")
 
@@ -63,6 +65,8 @@ class VAEGAN(VAE):
             problems.append(f"model.discriminator: unknown discriminator {config.model.discriminator!r}; registered: {', '.join(sorted(DISCRIMINATORS))}")
         if config.model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
+        if config.loss.transfer_weight > 0 and config.model.auxiliary_weight == 0:
+            problems.append("loss.transfer_weight: transferred products are judged by D's AC-GAN heads; set model.auxiliary_weight > 0 too")
         return problems
 
     def __init__(self, config, data, env):
@@ -95,7 +99,7 @@ class VAEGAN(VAE):
         D = self.parallel["D"]
         with self.autocast():
             with torch.no_grad():
-                _, _, reconstructed = self.elbo_terms(self.nets, real, codes, noise)
+                _, _, reconstructed, _ = self.elbo_terms(self.nets, real, codes, noise)
                 sampled = self.nets["G"](prior_z, prior_codes)
             real_out, rec_out, prior_out = D(real, codes), D(reconstructed, codes), D(sampled, prior_codes)
             d_loss = 0.5 * (self.adversarial.discriminator(real_out, rec_out) + self.adversarial.discriminator(real_out, prior_out))
@@ -107,7 +111,7 @@ class VAEGAN(VAE):
         plain_d = self.nets["D"].requires_grad_(False)
         try:
             with self.autocast():
-                log_px, kl, reconstructed = self.elbo_terms(self.parallel, real, codes, noise)
+                log_px, kl, reconstructed, z = self.elbo_terms(self.parallel, real, codes, noise)
                 sampled = self.parallel["G"](prior_z, prior_codes)
                 with torch.no_grad():
                     real_features = plain_d(real, codes).features
@@ -119,14 +123,19 @@ class VAEGAN(VAE):
                     adversarial = self.adversarial.generator(prior_out)
                 if aux > 0:
                     adversarial = adversarial + aux * self._auxiliary((prior_out, prior_codes))
+                transfer = torch.zeros((), device=real.device)
+                if loss_config.transfer_weight > 0:
+                    other_codes = self._codes(random.rows(self.data.codes, n))
+                    transfer = self._auxiliary((plain_d(self.parallel["G"](z, other_codes), other_codes), other_codes))
                 weight = self.kl_weight()
                 vae_term = (weight * kl - loss_config.pixel_weight * log_px).mean() / self.dims
-                loss = vae_term + loss_config.feature_weight * feature_error + loss_config.adversarial_weight * adversarial
+                loss = (vae_term + loss_config.feature_weight * feature_error + loss_config.adversarial_weight * adversarial
+                        + loss_config.transfer_weight * transfer)
             self.apply(loss, "opt")
         finally:
             plain_d.requires_grad_(True)
         return {"d_loss": d_loss.item(), "loss": loss.item(), "elbo_bpd": bits_per_dim((kl - log_px).mean().item(), self.dims),
-                "kl": kl.mean().item(), "feature_error": feature_error.item(), "g_adv": adversarial.item(), "kl_weight": weight}
+                "kl": kl.mean().item(), "feature_error": feature_error.item(), "g_adv": adversarial.item(), "transfer": transfer.item(), "kl_weight": weight}
 
     def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> tuple[SampleValidator, ValidationProducts]:
         return sample_validator(self.config, self.data, catalog, say), self.validation_products(catalog, self.config.eval.samples)
