@@ -70,10 +70,11 @@ def test_two_processes_compute_the_one_process_run(tiny, tmp_path):
 
 
 def test_vae_gan_replicas_stay_identical_on_two_processes(tiny, tmp_path):
-    """Encoder, decoder, noise level and discriminator all under DDP (two G passes and three D passes per update)."""
+    """Encoder, decoder, noise level and discriminator all under DDP (three G passes with the transfer
+    loss, and four D passes per update)."""
     from .test_train_vae import tiny_vae
 
-    tree = tiny_vae("fmnist-vaegan", train__steps=4, eval__checkpoint_every=2, eval__every=2).model_dump(mode="json")
+    tree = tiny_vae("fmnist-vaegan", train__steps=4, eval__checkpoint_every=2, eval__every=2, loss__transfer_weight=1.0).model_dump(mode="json")
     torchrun(tmp_path, tree, "--runs-dir", str(tmp_path / "runs"))
     (run_dir,) = list((tmp_path / "runs").iterdir())
     state = json.loads((ckpt.latest_checkpoint(run_dir) / ckpt.STATE).read_text())
