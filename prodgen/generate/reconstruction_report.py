@@ -17,8 +17,9 @@ from prodgen.errors import ProdgenError
 from prodgen.fileio import write_json_atomic
 from prodgen.generate.autoencoder import ProductAutoencoder
 from prodgen.imaging import labelled_rows, save_png
-from prodgen.metrics.reconstruction import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl, mse, psnr, ssim
-from prodgen.models.sampling import crop_to, to_model_range
+from prodgen.metrics.reconstruction import bits_per_dim, mse, psnr, ssim
+from prodgen.models.sampling import to_model_range
+from prodgen.models.vae import elbo_terms
 
 SHOWN = 8  # products in each row of the report's picture (per category when the model knows categories)
 
@@ -35,11 +36,9 @@ def negative_elbo(autoencoder: ProductAutoencoder, images: np.ndarray, codes: to
         x = to_model_range(torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])), spec["pad_to"], spec["background"])
         part = codes[start : start + batch_size]
         conditions = part if part.shape[1] else None
-        mean, log_var = autoencoder.encoder(x, conditions)
-        z = mean + (0.5 * log_var).exp() * torch.randn(mean.shape, generator=generator)
-        decoded = autoencoder.generator.module(z, conditions)
-        log_px = discretized_gaussian_log_likelihood(crop_to(x, height, width), crop_to(decoded, height, width), log_scale)
-        values.append((gaussian_kl(mean, log_var) - log_px).numpy())
+        noise = torch.randn((len(x), spec["arguments"]["z_dim"]), generator=generator)
+        log_px, kl, _, _ = elbo_terms(autoencoder.encoder, autoencoder.generator.module, log_scale, x, conditions, noise, height, width)
+        values.append((kl - log_px).numpy())
     return np.concatenate(values)
 
 

@@ -9,8 +9,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from prodgen.metrics.reconstruction import discretized_gaussian_log_likelihood, gaussian_kl
 from prodgen.models.layers import ConditionEmbedding, plan_resolution
 from prodgen.models.registry import register_encoder
+from prodgen.models.sampling import crop_to
 
 
 @register_encoder("conv")
@@ -55,3 +57,15 @@ class PixelScale(nn.Module):
 
     def forward(self) -> torch.Tensor:
         return self.log_scale.view(1, -1, 1, 1)
+
+
+def elbo_terms(encoder: nn.Module, decoder: nn.Module, log_scale: torch.Tensor, images: torch.Tensor, conditions: torch.Tensor | None,
+               noise: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ELBO's two terms for images in the model's range, with the posterior sample mean + std * noise:
+    (log p(x|z) in nats per image over the `height` x `width` pixels, KL per image, the decoded mean at
+    the model's size, z). Training, validation and `prodgen eval autoencoder` share this one definition."""
+    mean, log_var = encoder(images, conditions)
+    z = mean + (0.5 * log_var).exp() * noise
+    decoded = decoder(z, conditions)
+    log_px = discretized_gaussian_log_likelihood(crop_to(images, height, width), crop_to(decoded, height, width), log_scale)
+    return log_px, gaussian_kl(mean, log_var), decoded, z

@@ -23,11 +23,11 @@ from torch import nn
 from prodgen.config import RunConfig, Section, TrainConfig
 from prodgen.data.catalog import Catalog
 from prodgen.imaging import make_grid
-from prodgen.metrics.reconstruction import bits_per_dim, discretized_gaussian_log_likelihood, gaussian_kl, mse, ssim
+from prodgen.metrics.reconstruction import bits_per_dim, mse, ssim
 from prodgen.models import ENCODERS, GENERATORS, build_encoder
 from prodgen.models.sampling import crop_to, to_uint8
 from prodgen.models.spec import build_from_spec
-from prodgen.models.vae import PixelScale
+from prodgen.models.vae import PixelScale, elbo_terms
 from prodgen.train.data import Batch, TrainingData
 from prodgen.train.families import register_family
 from prodgen.train.family import GRID_COLUMNS, Family, fixed_grid_codes, generator_spec_for
@@ -121,12 +121,7 @@ class VAE(Family):
 
     def elbo_terms(self, nets: dict[str, nn.Module], images: torch.Tensor, codes: torch.Tensor | None, noise: torch.Tensor):
         """(log p(x|z) in nats per image, KL per image, the decoded mean at the model's size, the posterior sample z)."""
-        mean, log_var = nets["E"](images, codes)
-        z = mean + (0.5 * log_var).exp() * noise
-        decoded = nets["G"](z, codes)
-        height, width = self.data.height, self.data.width
-        log_px = discretized_gaussian_log_likelihood(crop_to(images, height, width), crop_to(decoded, height, width), nets["scale"]())
-        return log_px, gaussian_kl(mean, log_var), decoded, z
+        return elbo_terms(nets["E"], nets["G"], nets["scale"](), images, codes, noise, self.data.height, self.data.width)
 
     def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:
         batch = next_batch()
