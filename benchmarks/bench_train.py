@@ -24,13 +24,13 @@ import typer
 
 from prodgen.config import family_class, load_config
 from prodgen.data import load_catalog
+from prodgen.distributed import DistributedEnv, default_device
 from prodgen.fileio import write_json_atomic
 from prodgen.generate import ProductGenerator
 from prodgen.generate.autoencoder import NoEncoder, ProductAutoencoder
 from prodgen.generate.evaluation import evaluate_generator
 from prodgen.generate.reconstruction_report import evaluate_autoencoder
 from prodgen.train.data import BatchLoader, GlobalBatches, TrainingData, read_ahead_depth
-from prodgen.train.distributed import DistributedEnv, default_device
 from prodgen.train.loop import SHARED_STREAM_OFFSET, build_networks, train
 from prodgen.train.randomness import SharedRandom
 

@@ -18,6 +18,7 @@ from prodgen.data.folder import SKIP_REPORT
 from prodgen.data.inspect import contact_sheet, summary_rows
 from prodgen.data.preprocess import FIT_MODES, PrepSettings
 from prodgen.errors import ProdgenError
+from prodgen.fileio import write_json_atomic
 from prodgen.metrics.cli import eval_app
 from prodgen.paths import catalog_dir
 from prodgen.progress import progress_factory
@@ -171,38 +172,104 @@ def parse_conditions(category: str | None, attributes: list[str]) -> dict[str, s
     return query
 
 
+POST_HELP = ("Steps in order, comma-separated: denoise[:nlm|bilateral], autocontrast[:CUTOFF%], clahe[:CLIP], sharpen[:AMOUNT], "
+             "white-bg[:TOLERANCE], normalise-colour, upscale:SIZE (longer side, Lanczos), pad:WxH (aspect ratio, e.g. 4x5).")
+
+
 @app.command("generate")
 def generate(
     model: Annotated[str, typer.Option(help="Shipped model name (e.g. fmnist-cgan), exported folder, run folder or checkpoint.")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNG images and their grid.")],
+    out: Annotated[Path, typer.Option(help="Folder for the images, their JSON metadata, manifest.jsonl and a contact sheet.")],
     category: Annotated[str | None, typer.Option(help="Category to generate (conditional models).")] = None,
     attr: Annotated[list[str] | None, typer.Option(help="Attribute condition NAME=VALUE (repeatable).")] = None,
-    n: Annotated[int, typer.Option("-n", "--count", help="Number of images.")] = 16,
-    seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
+    n: Annotated[int | None, typer.Option("-n", "--count", help="Number of images [default: 16].")] = None,
+    plan: Annotated[Path | None, typer.Option(help="CSV of rows to make instead: a count column, condition columns (category, "
+                                                    "attributes), optionally seed.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same images: image i of a seed is the same whatever -n.")] = 0,
+    truncation: Annotated[float, typer.Option(help="Truncation psi in (0, 1]: below 1, typical rather than varied products.")] = 1.0,
+    image_format: Annotated[str, typer.Option("--format", help="png, jpeg or webp; the metadata is embedded either way.")] = "png",
+    post: Annotated[str, typer.Option(help="Post-processing, e.g. denoise,autocontrast,white-bg,upscale:256,pad:4x5. " + POST_HELP)] = "",
+    backend: Annotated[str, typer.Option(help="eager (PyTorch), torchscript or onnx (ONNX Runtime): the same images within 1e-3.")] = "eager",
 ) -> None:
-    """Generate product images from a generator."""
-    from prodgen.generate.pipeline import ProductGenerator
-    from prodgen.imaging import make_grid, save_png
+    """Generate product images; each carries the metadata that makes it again (`prodgen regenerate`).
+    A re-run finishes an interrupted job and skips what is complete; under torchrun the processes share the job."""
+    from prodgen import distributed
+    from prodgen.generate.jobs import Job, Row, read_plan, run_job
+    from prodgen.generate.outputs import check_format
+    from prodgen.generate.pipeline import ProductGenerator, shipped_models
+    from prodgen.progress import progress_factory
 
+    check_format(image_format)
+    if plan is not None and (category or attr or n is not None):
+        raise ProdgenError("--plan lists each row's conditions and count: drop --category, --attr and -n.")
+    rows = read_plan(plan, seed) if plan is not None else [Row(parse_conditions(category, attr or []), 16 if n is None else n, seed)]
     generator = ProductGenerator.load(model)
-    images = generator.sample(n, parse_conditions(category, attr or []), seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = (category or "sample").replace("/", "-").replace(" ", "_")
-    for i, image in enumerate(images):
-        save_png(image, out / f"{stem}-{seed}-{i:04d}.png")
-    save_png(make_grid(images, ncols=8), out / f"{stem}-{seed}-grid.png")
-    console.print(f"{n} images from {generator.source} written to {out}")
+    # a shipped model by its name (the same in every install), anything else by its absolute path
+    name = model if model in shipped_models() and not Path(model).exists() else str(Path(model).resolve())
+    job = Job(model=name, rows=rows, truncation=truncation, format=image_format, post=post, backend=backend)
+    env = distributed.setup()
+    try:
+        generator.module.to(env.device)
+        with progress_factory("generating") as start:
+            result = run_job(generator, job, out, env, progress=start if env.is_main else None)
+    finally:
+        distributed.teardown(env)
+    if env.world_size > 1:
+        print(f"rank {env.rank}: {result.written} made, {result.reused} already there", flush=True)
+    if env.is_main:
+        console.print(f"{sum(row.count for row in rows)} images from {generator.source} in {out}: {result.written} made here, "
+                      f"{result.reused} already there; manifest {result.manifest}")
+
+
+@app.command("regenerate")
+def regenerate(
+    source: Annotated[Path, typer.Argument(help="A generated image (its metadata is embedded) or its JSON file.")],
+    out: Annotated[Path, typer.Option(help="Folder for the rebuilt image, under the source's own name.")],
+    model: Annotated[str | None, typer.Option(help="The model, when it moved since (its weights must be the recorded ones).")] = None,
+) -> None:
+    """Rebuild a generated image bit for bit from its metadata."""
+    from prodgen.generate.outputs import regenerate as rebuild
+
+    console.print(f"rebuilt {rebuild(source, out, model)}")
+
+
+@app.command("postprocess")
+def postprocess(
+    input: Annotated[Path, typer.Option(help="A photo or a folder of photos (never modified).")],
+    post: Annotated[str, typer.Option(help=POST_HELP)],
+    out: Annotated[Path, typer.Option(help="Folder for the results, named <stem>.<format>.")],
+    image_format: Annotated[str, typer.Option("--format", help="png, jpeg or webp.")] = "png",
+) -> None:
+    """Clean real product photos (or generated ones) with the post-processing chain of `generate --post`."""
+    from prodgen.generate.outputs import postprocess_photos
+
+    written, skipped = postprocess_photos(photo_files(input), post, out, image_format)
+    for file, why in skipped:
+        console.print(f"skipped {file.name}: {why}")
+    if not written:
+        raise ProdgenError(f"No photo in {input} could be read.")
+    console.print(f"{len(written)} photos written to {out}" + (f", {len(skipped)} skipped" if skipped else ""))
 
 
 @app.command("export")
 def export(
-    run: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint) or checkpoint.")],
+    run: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint), checkpoint, exported folder or shipped model name.")],
     out: Annotated[Path, typer.Option(help="Folder for generator.safetensors + generator.json (and encoder.* for a VAE).")],
+    export_format: Annotated[str, typer.Option("--format", help="safetensors, or also a generator.onnx / generator.ts program "
+                                                               "(ONNX Runtime, TorchScript) with a free batch size.")] = "safetensors",
 ) -> None:
     """Export a run's EMA generator (and a VAE's encoder) as safetensors + JSON, for generation and serving."""
     from prodgen.generate.autoencoder import export_model
+    from prodgen.generate.backends import SUFFIXES, export_program
+    from prodgen.generate.pipeline import ProductGenerator
 
-    console.print(f"exported to {export_model(run, out)}")
+    if export_format not in ("safetensors", *SUFFIXES):
+        raise ProdgenError(f"Unknown export format {export_format!r}; choose safetensors, {' or '.join(SUFFIXES)}.")
+    directory = export_model(str(run), out)
+    if export_format != "safetensors":
+        generator = ProductGenerator.load(directory)
+        export_program(generator.module, generator.spec, export_format, directory / f"generator{SUFFIXES[export_format]}")
+    console.print(f"exported to {directory}")
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -237,8 +304,8 @@ def reconstruct(
 
     autoencoder = ProductAutoencoder.load(model)
     files = photo_files(input)
-    originals = np.stack([autoencoder.read_photo(file) for file in files])  # every photo read before anything is written
-    rebuilt = autoencoder.reconstruct(originals, autoencoder.own_codes(originals, parse_conditions(category, attr or [])))
+    originals = np.stack([autoencoder.photos.read(file) for file in files])  # every photo read before anything is written
+    rebuilt = autoencoder.reconstruct(originals, autoencoder.photos.own_codes(originals, parse_conditions(category, attr or [])))
     out.mkdir(parents=True, exist_ok=True)
     for file, image in zip(files, rebuilt):
         save_png(image, out / f"{file.stem}.png")
@@ -247,29 +314,87 @@ def reconstruct(
     console.print(f"{len(files)} reconstruction(s) from {autoencoder.generator.source} written to {out}")
 
 
+def parse_anchor(generator, text: str, query: dict[str, str], invert_steps: int | None):
+    """`seed:S` or `seed:S:I` (image I of seed S, as generate draws it), or a product photo."""
+    from prodgen.generate.variants import photo_anchor, seed_anchor
+
+    if text.startswith("seed:"):
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(part.lstrip("-").isdigit() for part in parts[1:]):
+            raise ProdgenError(f"Invalid anchor {text!r}: use seed:S or seed:S:I (image I of seed S), or a photo's path.")
+        return seed_anchor(generator, int(parts[1]), int(parts[2]) if len(parts) == 3 else 0, query)
+    (photo,) = photo_files(Path(text)) if Path(text).is_file() else (Path(text),)
+    if not photo.exists():
+        raise ProdgenError(f"No photo at {text} (an anchor is a photo's path, seed:S or seed:S:I).")
+    return photo_anchor(generator, photo, query, invert_steps)
+
+
+INVERT_HELP = "Inversion steps for a photo (default: 0 with an encoder, its posterior mean as is; 300 for a GAN)."
+
+
 @app.command("interpolate")
 def interpolate(
-    model: Annotated[str, typer.Option(help="A VAE or VAE-GAN model.")],
-    from_: Annotated[Path, typer.Option("--from", help="The first product photo.")],
-    to: Annotated[Path, typer.Option("--to", help="The last product photo.")],
+    model: Annotated[str, typer.Option(help="Any generator: a VAE encodes photos, a GAN inverts them.")],
+    from_: Annotated[str, typer.Option("--from", help="The first product: a photo, or seed:S[:I] (image I of seed S).")],
+    to: Annotated[str, typer.Option("--to", help="The last product: a photo, or seed:S[:I].")],
     out: Annotated[Path, typer.Option(help="Folder for interpolation.png (a strip) and interpolation.gif.")],
     steps: Annotated[int, typer.Option(help="Images in the walk, both products included.")] = 8,
     method: Annotated[str, typer.Option(help="slerp (spherical) or linear.")] = "slerp",
-    category: Annotated[str | None, typer.Option(help="Both photos' category (default: each read by the catalog's classifier).")] = None,
-    attr: Annotated[list[str] | None, typer.Option(help="Another condition of the photos, NAME=VALUE (repeatable).")] = None,
+    category: Annotated[str | None, typer.Option(help="The products' category (default: a seed's own; a photo's as the catalog's classifier reads it).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Another condition of the products, NAME=VALUE (repeatable).")] = None,
+    invert_steps: Annotated[int | None, typer.Option(help=INVERT_HELP)] = None,
 ) -> None:
-    """Walk the latent space between two real products: a strip PNG and an animated GIF."""
-    from prodgen.generate.autoencoder import ProductAutoencoder
+    """Walk the latent space between two products (real photos or generated ones): a strip PNG and an animated GIF."""
+    from prodgen.generate.pipeline import ProductGenerator
+    from prodgen.generate.variants import walk
     from prodgen.imaging import make_grid, save_gif, save_png
 
-    autoencoder = ProductAutoencoder.load(model)
-    first, last = (autoencoder.read_photo(path) for path in photo_files(from_) + photo_files(to))
+    generator = ProductGenerator.load(model)
     query = parse_conditions(category, attr or [])
-    frames = autoencoder.interpolate(first, last, autoencoder.own_codes(first[None], query), autoencoder.own_codes(last[None], query), steps, method)
+    first, last = parse_anchor(generator, from_, query, invert_steps), parse_anchor(generator, to, query, invert_steps)
+    frames = generator.draw(*walk(first, last, steps, method))
     out.mkdir(parents=True, exist_ok=True)
     save_png(make_grid(frames, ncols=len(frames)), out / "interpolation.png")
     save_gif(frames, out / "interpolation.gif")
+    write_json_atomic(out / "interpolation.json", {"model": model, "method": method, "steps": steps, "from": first.report, "to": last.report})
     console.print(f"{len(frames)} images ({method}) written to {out / 'interpolation.png'} and {out / 'interpolation.gif'}")
+
+
+@app.command("variants")
+def variants(
+    model: Annotated[str, typer.Option(help="Any generator (shipped name, exported folder, run folder or checkpoint).")],
+    out: Annotated[Path, typer.Option(help="Folder for base.png, variant-NN.png, a sheet and variants.json.")],
+    seed: Annotated[int, typer.Option(help="The product: image --index of this seed, as generate draws it.")] = 0,
+    index: Annotated[int, typer.Option(help="Which image of the seed.")] = 0,
+    like: Annotated[Path | None, typer.Option(help="Or a real product photo: found in latent space (encoder or inversion), then varied.")] = None,
+    n: Annotated[int, typer.Option("-n", "--count", help="Number of variants.")] = 8,
+    distance: Annotated[float, typer.Option(help="How far the variants stray, in (0, 1]: 0.1 nearly the same product, 1 any product.")] = 0.3,
+    variant_seed: Annotated[int, typer.Option(help="Seed of the variants' directions.")] = 0,
+    category: Annotated[str | None, typer.Option(help="Category (default: the seed image's own, or the photo's as the classifier reads it).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Another condition, NAME=VALUE (repeatable).")] = None,
+    invert_steps: Annotated[int | None, typer.Option(help=INVERT_HELP)] = None,
+) -> None:
+    """Diverse variants of one product, generated or real ("more like this"), for recommendations."""
+    from prodgen.generate.pipeline import ProductGenerator
+    from prodgen.generate.variants import neighbourhood, photo_anchor, seed_anchor
+    from prodgen.imaging import labelled_rows, save_png
+
+    generator = ProductGenerator.load(model)
+    query = parse_conditions(category, attr or [])
+    anchor = photo_anchor(generator, like, query, invert_steps) if like is not None else seed_anchor(generator, seed, index, query)
+    codes = neighbourhood(anchor, n, distance, variant_seed)
+    base, drawn = generator.draw(anchor.z, anchor.codes)[0], generator.draw(codes, anchor.codes.expand(n, -1))
+    out.mkdir(parents=True, exist_ok=True)
+    save_png(base, out / "base.png")
+    for k, image in enumerate(drawn):
+        save_png(image, out / f"variant-{k:02d}.png")
+    rows = ([("photo", anchor.photo[None])] if anchor.photo is not None else []) + [("base", base[None]), ("variants", drawn)]
+    save_png(labelled_rows(rows, ncols=max(8, n)), out / "variants-sheet.png")
+    report = {"model": model, "base": anchor.report, "count": n, "distance": distance, "variant_seed": variant_seed,
+              "latent_distances": [round(float(d), 4) for d in (codes - anchor.z).norm(dim=1)]}
+    write_json_atomic(out / "variants.json", report)
+    matched = f" (the photo matched with SSIM {anchor.report['ssim']:.3f})" if like is not None else ""
+    console.print(f"{n} variants of {'the photo' if like is not None else f'image {index} of seed {seed}'}{matched} written to {out}")
 
 
 @app.command("transfer")
@@ -288,9 +413,9 @@ def transfer(
 
     autoencoder = ProductAutoencoder.load(model)
     files = photo_files(input)
-    originals = np.stack([autoencoder.read_photo(file) for file in files])
+    originals = np.stack([autoencoder.photos.read(file) for file in files])
     target = parse_conditions(category, attr or [])
-    changed = autoencoder.transfer(originals, autoencoder.own_codes(originals, parse_conditions(source_category, source_attr or [])), target)
+    changed = autoencoder.transfer(originals, autoencoder.photos.own_codes(originals, parse_conditions(source_category, source_attr or [])), target)
     out.mkdir(parents=True, exist_ok=True)
     label = "-".join(value for value in target.values()).replace("/", "-").replace(" ", "_")
     for file, image in zip(files, changed):

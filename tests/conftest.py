@@ -126,3 +126,19 @@ def losses(run_dir: Path) -> dict[int, tuple[float, float]]:
     return {row["step"]: (row["d_loss"], row["g_loss"]) for row in rows}
 
 
+def invoke(*args):
+    """Run the `prodgen` command in-process (arguments may be paths or numbers)."""
+    from typer.testing import CliRunner
+
+    from prodgen.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def cli_error(*args) -> str:
+    """The message of the ProdgenError a command stops with (the entry point turns it into exit code 2)."""
+    from prodgen.errors import ProdgenError
+
+    result = invoke(*args)
+    assert isinstance(result.exception, ProdgenError), result.output
+    return str(result.exception)

@@ -8,14 +8,13 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from prodgen.cli import app
 from prodgen.errors import ProdgenError
-from prodgen.generate.autoencoder import ProductAutoencoder, slerp
+from prodgen.generate.autoencoder import ProductAutoencoder
+from prodgen.generate.variants import slerp
 from prodgen.train.loop import train
 
-from .conftest import config, product_photo
+from .conftest import config, invoke, product_photo
 from .test_train_vae import tiny_vae
 
 FORMATS = {"a.jpg": "JPEG", "b.PNG": "PNG", "c.webp": "WEBP", "d.gif": "GIF", "e.bmp": "BMP", "f.tiff": "TIFF"}
@@ -36,10 +35,6 @@ def photos(tmp_path):
         product_photo(37, 29, seed=100 + i).save(folder / name, format=kind)
     (folder / "notes.txt").write_text("not a photo")
     return folder
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_reconstruct_writes_one_image_per_photo_and_a_sheet(tiny, vaegan_run, photos, tmp_path):
@@ -76,8 +71,8 @@ def test_export_carries_the_encoder(tiny, vaegan_run, photos, tmp_path):
     assert invoke("export", vaegan_run, "--out", tmp_path / "model").exit_code == 0
     assert {p.name for p in (tmp_path / "model").iterdir()} == {"generator.safetensors", "generator.json", "encoder.safetensors", "encoder.json"}
     from_run, exported = ProductAutoencoder.load(vaegan_run), ProductAutoencoder.load(tmp_path / "model")
-    image = from_run.read_photo(photos / "a.jpg")[None]
-    codes = from_run.own_codes(image, {"category": "caps"})
+    image = from_run.photos.read(photos / "a.jpg")[None]
+    codes = from_run.photos.own_codes(image, {"category": "caps"})
     assert np.array_equal(from_run.reconstruct(image, codes), exported.reconstruct(image, codes))
 
 

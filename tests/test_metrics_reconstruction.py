@@ -14,6 +14,7 @@ from prodgen.metrics.reconstruction import (
     mse,
     psnr,
     ssim,
+    ssim_torch,
 )
 
 torch.set_num_threads(1)
@@ -103,6 +104,23 @@ def test_ssim_works_on_images_smaller_than_the_window(side):
     y = np.clip(x.astype(np.int64) + 30, 0, 255).astype(np.uint8)
     np.testing.assert_allclose(ssim(x, x), 1.0, atol=1e-12)
     assert np.all(ssim(x, y) < 1.0)
+
+
+@pytest.mark.parametrize(("shape", "noise"), [((4, 28, 28, 1), 40), ((3, 32, 30, 3), 60), ((2, 11, 11, 1), 20)])
+def test_the_torch_ssim_equals_the_metric_and_has_gradients(shape, noise):
+    """The differentiable SSIM (a VAE-GAN loss) computes exactly what the reported metric does."""
+    rng = np.random.default_rng(shape[1])
+    x = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    y = np.clip(x.astype(np.int64) + rng.integers(-noise, noise, size=shape), 0, 255).astype(np.uint8)
+
+    def model_range(images):
+        return torch.from_numpy(images).permute(0, 3, 1, 2).double() / 127.5 - 1
+
+    reconstructed = model_range(y).requires_grad_(True)
+    similarity = ssim_torch(model_range(x), reconstructed)
+    np.testing.assert_allclose(similarity.detach().numpy(), ssim(x, y), atol=1e-12)
+    similarity.sum().backward()
+    assert torch.isfinite(reconstructed.grad).all() and reconstructed.grad.abs().sum() > 0
 
 
 def test_bad_inputs_are_refused():

@@ -64,7 +64,7 @@ def test_shipped_vaegan_reconstructs_real_test_products_as_what_they_are(fashion
 
     autoencoder = ProductAutoencoder.load("fmnist-vaegan")
     bags = autoencoder.generator.sample(64, {"category": "Bag"}, seed=3)
-    assert (np.asarray(autoencoder.classify(bags)) == autoencoder.conditions.values[0].index("Bag")).mean() > 0.7
+    assert (np.asarray(autoencoder.photos.classify(bags)) == autoencoder.conditions.values[0].index("Bag")).mean() > 0.7
 
     rows = fashion_mnist.split_indices("test")[:200]
     images = read_rows(fashion_mnist.images, rows)
@@ -72,4 +72,4 @@ def test_shipped_vaegan_reconstructs_real_test_products_as_what_they_are(fashion
     rebuilt = autoencoder.reconstruct(images, torch.from_numpy(codes[rows]))
     assert rebuilt.shape == images.shape
     assert ssim(images, rebuilt).mean() > 0.7
-    assert (autoencoder.classify(rebuilt) == codes[rows, 0]).mean() > 0.8
+    assert (autoencoder.photos.classify(rebuilt) == codes[rows, 0]).mean() > 0.8

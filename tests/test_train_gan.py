@@ -145,7 +145,7 @@ def test_dry_run_writes_nothing(tiny, tmp_path):
 
 
 def test_a_process_without_a_gpu_of_its_own_is_told_how_many_there_are(monkeypatch):
-    from prodgen.train import distributed
+    from prodgen import distributed
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
@@ -165,7 +165,7 @@ def test_cli_generate_export_and_eval_a_trained_run(tiny, tmp_path):
     runner = CliRunner()
     made = runner.invoke(app, ["generate", "--model", str(run), "--category", "boots", "-n", "6", "--seed", "7", "--out", str(tmp_path / "gen")])
     assert made.exit_code == 0, made.output
-    assert len(list((tmp_path / "gen").glob("boots-7-0*.png"))) == 6 and (tmp_path / "gen" / "boots-7-grid.png").exists()
+    assert len(list((tmp_path / "gen").glob("boots-7-0*.png"))) == 6 and (tmp_path / "gen" / "boots-7-sheet.png").exists()
 
     exported = runner.invoke(app, ["export", str(run), "--out", str(tmp_path / "model")])
     assert exported.exit_code == 0, exported.output

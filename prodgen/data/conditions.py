@@ -28,6 +28,10 @@ class Conditions:
             raise ProdgenError(f"Unknown {name} {value!r}; known: {', '.join(values)}.")
         return values.index(value)
 
+    def decode(self, codes) -> dict[str, str]:
+        """The value of each condition for one row of codes."""
+        return {name: values[int(code)] for name, values, code in zip(self.names, self.values, codes)}
+
     def to_json(self) -> dict:
         return {"names": self.names, "values": self.values}
 

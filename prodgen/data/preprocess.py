@@ -68,11 +68,10 @@ def _open_checked(data: bytes, settings: PrepSettings) -> Image.Image:
     return image
 
 
-def _decode(image: Image.Image, settings: PrepSettings) -> Image.Image:
-    if image.format in ("JPEG", "MPO"):
+def _decode(image: Image.Image, draft_side: int | None) -> Image.Image:
+    if draft_side is not None and image.format in ("JPEG", "MPO"):
         # DCT-domain downscaling: decoding a 4000 px photo for a 64 px thumbnail at full size wastes time.
-        scale = 2 * max(settings.width, settings.height)
-        image.draft(image.mode, (scale, scale))
+        image.draft(image.mode, (draft_side, draft_side))
     try:
         image.load()
     except Exception as exc:
@@ -117,13 +116,21 @@ def preprocess_image(data: bytes, settings: PrepSettings) -> tuple[np.ndarray, t
     """Bytes of one photo -> ((H, W, C) uint8 array, original (width, height))."""
     image = _open_checked(data, settings)
     original_size = image.size  # before JPEG draft mode shrinks it
-    image = _decode(image, settings)
+    image = _decode(image, 2 * max(settings.width, settings.height))
     image = _to_rgb_or_l(image)
     image = image.convert("L" if settings.channels == 1 else "RGB")
     array = np.asarray(_resize(image, settings), dtype=np.uint8)
     if array.ndim == 2:
         array = array[..., None]
     return array, original_size
+
+
+def decode_photo(data: bytes) -> np.ndarray:
+    """Bytes of one photo -> (H, W, 1|3) uint8 at its own size, upright (EXIF orientation), transparency
+    on white; the same checks as catalog preparation (format, decompression bombs). Raises BadImage."""
+    image = _to_rgb_or_l(_decode(_open_checked(data, PrepSettings(min_side=1)), None))
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
 
 
 def prepare_like_catalog(data: bytes, preprocessing: dict) -> np.ndarray:

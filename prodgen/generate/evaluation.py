@@ -28,7 +28,7 @@ def balanced_samples(generator: ProductGenerator, count: int, seed: int) -> tupl
         categories = generator.conditions.cardinalities[column]
         labels = balanced_labels(count, categories, seed)
         codes[:, column] = torch.from_numpy(labels)
-    return sample_images(generator.module, generator.spec, codes, seed), labels
+    return sample_images(generator.forward, generator.spec, codes, seed), labels
 
 
 def report_on_samples(

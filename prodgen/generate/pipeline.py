@@ -3,6 +3,7 @@ folder (generator.safetensors + generator.json), a run folder (its best checkpoi
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from safetensors.torch import load_file, save_file
 from prodgen.data.conditions import Conditions
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
-from prodgen.models.sampling import sample_images
+from prodgen.generate.metadata import weights_digest
+from prodgen.models.sampling import BLOCK, CONDITION_STREAM, block_rng, crop_to, index_blocks, sample_images, to_uint8
 from prodgen.models.spec import build_from_spec
 from prodgen.paths import package_dir
 from prodgen.train import checkpoint as ckpt
@@ -35,6 +37,20 @@ class ProductGenerator:
         self.spec = spec
         self.source = source
         self.conditions = Conditions(spec["conditions"]["names"], spec["conditions"]["values"])
+        self.backend, self.forward = "eager", self.module
+
+    def use_backend(self, backend: str) -> ProductGenerator:
+        """Sample through eager PyTorch, TorchScript or ONNX Runtime (prodgen.generate.backends)."""
+        from prodgen.generate.backends import load_forward
+
+        self.forward = load_forward(self.module, self.spec, self.weights_sha256, backend)
+        self.backend = backend
+        return self
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """What an image's metadata names the model by: moved or renamed, the weights are the same."""
+        return weights_digest(self.module)
 
     @classmethod
     def load(cls, model: str | Path) -> ProductGenerator:
@@ -59,26 +75,40 @@ class ProductGenerator:
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         return cls(module, spec, source)
 
-    def codes_for(self, n: int, query: dict[str, str] | None, seed: int) -> torch.Tensor:
-        """Condition codes for n samples: the asked values; conditions not asked for vary at random."""
+    def codes_for(self, n: int, query: dict[str, str] | None, seed: int, first_index: int = 0) -> torch.Tensor:
+        """Condition codes for images first_index .. first_index + n - 1 of the seed's stream: the asked
+        values; conditions not asked for vary at random, drawn per block like the latents, so image i
+        gets the same codes however many are asked."""
         query = query or {}
         unknown = set(query) - set(self.conditions.names)
         if unknown:
             raise ProdgenError(f"This model is not conditioned on {', '.join(sorted(unknown))}; its conditions: {', '.join(self.conditions.names) or 'none'}.")
-        rng = torch.Generator().manual_seed(seed + 1)
-        columns = []
-        for name, values in zip(self.conditions.names, self.conditions.values):
-            if name in query:
-                columns.append(torch.full((n,), self.conditions.code_of(name, query[name]), dtype=torch.long))
-            else:
-                columns.append(torch.randint(len(values), (n,), generator=rng))
-        return torch.stack(columns, dim=1) if columns else torch.zeros((n, 0), dtype=torch.long)
+        asked = {name: self.conditions.code_of(name, value) for name, value in query.items()}
+        codes = torch.zeros((n, len(self.conditions.names)), dtype=torch.long)
+        done = 0
+        for block, row, rows in index_blocks(first_index, n):
+            drawn = block_rng(seed, block, CONDITION_STREAM).integers(0, self.conditions.cardinalities, size=(BLOCK, len(self.conditions.names)))
+            codes[done : done + rows] = torch.from_numpy(drawn[row : row + rows])
+            done += rows
+        for column, name in enumerate(self.conditions.names):
+            if name in asked:
+                codes[:, column] = asked[name]
+        return codes
 
-    def sample(self, n: int, query: dict[str, str] | None = None, seed: int = 0) -> np.ndarray:
-        """n uint8 (H, W, C) product images; the same seed and query give the same images."""
+    def sample(self, n: int, query: dict[str, str] | None = None, seed: int = 0, first_index: int = 0, truncation: float = 1.0) -> np.ndarray:
+        """n uint8 (H, W, C) product images, images first_index .. of the seed's stream: the same seed,
+        query, truncation and index give the same image, however many are asked at once."""
         if n < 1:
             raise ProdgenError("Ask for at least one image.")
-        return sample_images(self.module, self.spec, self.codes_for(n, query, seed), seed)
+        if not 0 < truncation <= 1:
+            raise ProdgenError(f"Truncation psi must be in (0, 1], not {truncation}.")
+        return sample_images(self.forward, self.spec, self.codes_for(n, query, seed, first_index), seed, first_index, truncation)
+
+    @torch.no_grad()
+    def draw(self, z: torch.Tensor, codes: torch.Tensor) -> np.ndarray:
+        """uint8 images of given latent codes and condition codes (variants, walks, decoded encodings)."""
+        height, width, _ = self.spec["output_size"]
+        return to_uint8(crop_to(self.forward(z, codes if codes.shape[1] else None), height, width))
 
     def export(self, directory: Path, card: dict[str, Any] | None = None) -> Path:
         """Weights (safetensors) and spec (JSON) alone: what serving and sharing need."""

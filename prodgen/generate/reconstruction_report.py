@@ -59,7 +59,7 @@ def evaluate_autoencoder(autoencoder: ProductAutoencoder, catalog: Catalog, spli
     dims = int(np.prod(images.shape[1:]))
     batches = range(0, len(images), 500)
     means = torch.cat([autoencoder.encode(images[i : i + 500], codes[i : i + 500]) for i in batches])  # reconstruction and transfer decode these
-    rebuilt = np.concatenate([autoencoder.decode(means[i : i + 500], codes[i : i + 500]) for i in batches])
+    rebuilt = np.concatenate([autoencoder.generator.draw(means[i : i + 500], codes[i : i + 500]) for i in batches])
     peak_ratio = psnr(images, rebuilt)
     result: dict[str, Any] = {
         "model": autoencoder.generator.source,
@@ -90,9 +90,9 @@ def evaluate_autoencoder(autoencoder: ProductAutoencoder, catalog: Catalog, spli
         targets = (codes[:, column].numpy() + rng.integers(1, len(categories), len(images))) % len(categories)
         target_codes = codes.clone()
         target_codes[:, column] = torch.from_numpy(targets)
-        transferred = np.concatenate([autoencoder.decode(means[i : i + 500], target_codes[i : i + 500]) for i in batches])
-        result["metrics"]["transfer_accuracy"] = float((autoencoder.classify(transferred) == targets).mean())
-        result["metrics"]["reconstruction_class_consistency"] = float((autoencoder.classify(rebuilt) == codes[:, column].numpy()).mean())
+        transferred = np.concatenate([autoencoder.generator.draw(means[i : i + 500], target_codes[i : i + 500]) for i in batches])
+        result["metrics"]["transfer_accuracy"] = float((autoencoder.photos.classify(transferred) == targets).mean())
+        result["metrics"]["reconstruction_class_consistency"] = float((autoencoder.photos.classify(rebuilt) == codes[:, column].numpy()).mean())
         result["definitions"]["transfer_accuracy"] = "share of products decoded under another (random) category that the catalog's feature network assigns to that category"
     result["seconds"] = round(time.perf_counter() - started, 1)
     if out_dir is not None:

@@ -4,7 +4,7 @@ Image metrics compare uint8 (N, H, W, C) originals with their reconstructions an
 per image (numpy, float64), so callers can average, take medians or find the worst reconstructions:
 
     psnr(x, x_hat)   # dB, peak 255; math.inf for an identical pair
-    ssim(x, x_hat)   # Wang et al. 2004 settings, via scikit-image
+    ssim(x, x_hat)   # Wang et al. 2004 settings, via scikit-image (ssim_torch: the same, differentiable)
     mse(x, x_hat)    # mean squared error in [0, 1] pixel units
 
 Likelihood terms (torch, differentiable, one value per image, in nats) give the ELBO and bits/dim:
@@ -83,6 +83,33 @@ def ssim(original: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
         ],
         dtype=np.float64,
     )
+
+
+def ssim_torch(original: torch.Tensor, reconstructed: torch.Tensor) -> torch.Tensor:
+    """`ssim` in torch, differentiable, for (N, C, H, W) images in the models' range [-1, 1]: the same
+    Gaussian window and constants, computed where the whole window fits (the map `ssim` averages
+    after cropping its border), so on images of at least 11 pixels a side the two agree up to the
+    8-bit rounding `ssim` sees. One value per image (channels averaged). A loss (Snell et al. 2017
+    trained autoencoders on SSIM) as well as a check of the numpy metric."""
+    # SSIM's luminance term depends on the mean itself, so the pixels go to [0, 2] (0..255 scaled), not [-1, 1]
+    original, reconstructed, data_range = original + 1, reconstructed + 1, 2.0
+    radius = int(3.5 * SSIM_SIGMA + 0.5)  # scikit-image's truncate=3.5
+    taps = torch.arange(-radius, radius + 1, dtype=original.dtype, device=original.device)
+    kernel = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
+    kernel = kernel / kernel.sum()
+    channels = original.shape[1]
+
+    def blur(x: torch.Tensor) -> torch.Tensor:  # separable Gaussian, one channel at a time, no padding
+        x = torch.nn.functional.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        return torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(original), blur(reconstructed)
+    var_x = blur(original * original) - mu_x**2
+    var_y = blur(reconstructed * reconstructed) - mu_y**2
+    cov = blur(original * reconstructed) - mu_x * mu_y
+    similarity = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return similarity.mean(dim=(1, 2, 3))
 
 
 def _per_image_sum(values: torch.Tensor) -> torch.Tensor:

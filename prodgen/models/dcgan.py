@@ -52,7 +52,7 @@ class _ProjectLayer(_UpLayer):
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.conv.weight
-        return (x.flatten(1) @ weight.flatten(1)).view(len(x), *weight.shape[1:])
+        return (x.flatten(1) @ weight.flatten(1)).view(-1, *weight.shape[1:])
 
 
 @register_generator("dcgan")

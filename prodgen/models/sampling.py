@@ -4,11 +4,11 @@ inference (generate, encode, evaluate)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from prodgen.errors import ProdgenError
@@ -36,15 +36,49 @@ def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x[:, :, top : top + height, left : left + width]
 
 
+# Samples are computed in aligned blocks of BLOCK images, a short last block padded to full size, so
+# the forward pass that makes image i always has the same shape: float kernels pick their blocking by
+# batch shape, and a pixel can round to another level in a batch of another size. With each block's
+# latents from its own random stream, image i of a seed's stream is the same bytes however many images
+# are asked, from which index a job starts, or on which process a shard runs.
+BLOCK = 256
+NOISE_STREAM, CONDITION_STREAM = 0, 1
+
+
+def block_rng(seed: int, block: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, block, stream])
+
+
+def block_latents(seed: int, block: int, z_dim: int) -> torch.Tensor:
+    return torch.from_numpy(block_rng(seed, block, NOISE_STREAM).standard_normal((BLOCK, z_dim), dtype=np.float32))
+
+
+def index_blocks(first_index: int, count: int) -> Iterator[tuple[int, int, int]]:
+    """(block, first row, rows) for images first_index .. first_index + count - 1."""
+    index, end = first_index, first_index + count
+    while index < end:
+        block, row = divmod(index, BLOCK)
+        rows = min(BLOCK - row, end - index)
+        yield block, row, rows
+        index += rows
+
+
 @torch.no_grad()
-def sample_images(generator: nn.Module, spec: dict[str, Any], codes: torch.Tensor, seed: int, batch_size: int = 500) -> np.ndarray:
-    """uint8 samples at the catalog's size, from a private RNG so training randomness is untouched."""
-    rng = torch.Generator().manual_seed(seed)
-    device = next(generator.parameters()).device
+def sample_images(generator: Callable[..., torch.Tensor], spec: dict[str, Any], codes: torch.Tensor, seed: int, first_index: int = 0,
+                  truncation: float = 1.0) -> np.ndarray:
+    """uint8 samples at the catalog's size: images first_index .. first_index + len(codes) - 1 of the
+    seed's stream, with these condition codes. `generator` is the module or an exported program's
+    forward (prodgen.generate.backends). The truncation trick (psi < 1) pulls each latent toward the
+    prior's mean, which is every category's mean latent too: the category enters the generator
+    through its own input, not through z."""
+    device = generator.device if hasattr(generator, "device") else next(generator.parameters()).device
     height, width, channels = spec["output_size"]
-    chunks = []
-    for start in range(0, len(codes), batch_size):
-        part = codes[start : start + batch_size].to(device)
-        z = torch.randn(len(part), spec["arguments"]["z_dim"], generator=rng).to(device)
-        chunks.append(to_uint8(crop_to(generator(z, part if part.shape[1] else None), height, width)))
+    chunks, done = [], 0
+    for block, row, rows in index_blocks(first_index, len(codes)):
+        z = block_latents(seed, block, spec["arguments"]["z_dim"]) * truncation
+        block_codes = torch.zeros((BLOCK, codes.shape[1]), dtype=torch.long)  # rows not asked for are padding
+        block_codes[row : row + rows] = codes[done : done + rows]
+        images = generator(z.to(device), block_codes.to(device) if codes.shape[1] else None)
+        chunks.append(to_uint8(crop_to(images[row : row + rows], height, width)))
+        done += rows
     return np.concatenate(chunks) if chunks else np.zeros((0, height, width, channels), np.uint8)

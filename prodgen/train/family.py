@@ -65,6 +65,7 @@ from torch import nn
 
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
+from prodgen.distributed import DistributedEnv
 from prodgen.models.spec import generator_spec
 from prodgen.train import distributed
 from prodgen.train.data import Batch, TrainingData
@@ -84,7 +85,7 @@ class Family:
     # where `--init-from` takes each network's weights from in the other run's checkpoint
     init_sources: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, config: RunConfig, data: TrainingData, env: distributed.DistributedEnv):
+    def __init__(self, config: RunConfig, data: TrainingData, env: DistributedEnv):
         self.config, self.data, self.env = config, data, env
         self.nets: dict[str, nn.Module] = {}  # every network, EMA copies included (what checkpoints hold)
         self.parallel: dict[str, nn.Module] = {}  # the trained networks as training calls them

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from prodgen import distributed as process_group
 from prodgen.config import RESUME_KEYS, RunConfig, TrainConfig, dump_yaml, family_class, hyperparameter_changes, resume_config, validate_config
 from prodgen.data.catalog import load_catalog
 from prodgen.errors import ProdgenError
@@ -111,7 +112,7 @@ def train(
     dry_run: build data and networks, print the resolved config, write nothing.
     """
     say = console.print if console is not None else print
-    env = distributed.setup()
+    env = process_group.setup()
     loader = None
     try:
         torch.set_num_threads(config.train.threads or torch.get_num_threads())
@@ -300,10 +301,10 @@ def train(
     finally:
         if loader is not None:
             loader.close()
-        distributed.teardown(env)
+        process_group.teardown(env)
 
 
-def _check_resumable(checkpoint: ckpt.Checkpoint, config: RunConfig, family: Family, env: distributed.DistributedEnv) -> None:
+def _check_resumable(checkpoint: ckpt.Checkpoint, config: RunConfig, family: Family, env: process_group.DistributedEnv) -> None:
     """Refuse a resume that would not continue the same run: another config, or another number of
     processes where BatchNorm makes the result depend on it."""
     changes = hyperparameter_changes(validate_config(checkpoint.state["config"]), config)

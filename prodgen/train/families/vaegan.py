@@ -6,7 +6,8 @@ discriminator's feature space as well as by the VAE's pixel likelihood.
 Each step: D learns real against reconstructed and prior samples; then encoder, decoder and the
 pixel noise level minimise beta * KL - pixel_weight * log p(x|z) + feature_weight * ||D features of
 the reconstruction - D features of the original||^2 + adversarial_weight * (G loss on reconstructions
-and prior samples) [+ transfer_weight * AC-GAN loss of products decoded under other conditions]. Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
+and prior samples) [+ transfer_weight * AC-GAN loss of products decoded under other conditions]
+[+ ssim_weight * (1 - SSIM of the reconstruction)]. Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
 feels the adversarial and feature terms through its reconstructions (the paper stops those at the
 encoder); one backward pass instead of two. With `loss.reconstruction_adversarial: false` the
 adversarial term reaches the decoder through prior samples only (reconstructions still meet D through
@@ -24,8 +25,9 @@ from torch import nn
 
 from prodgen.data.catalog import Catalog
 from prodgen.losses import auxiliary_classification_loss, build_loss
-from prodgen.metrics.reconstruction import bits_per_dim
+from prodgen.metrics.reconstruction import bits_per_dim, ssim_torch
 from prodgen.models import DISCRIMINATORS, build_discriminator
+from prodgen.models.sampling import crop_to
 from prodgen.train.data import Batch
 from prodgen.train.families import register_family
 from prodgen.train.families.vae import VAE, VAELossConfig, VAEModelConfig, ValidationProducts
@@ -46,6 +48,8 @@ class VAEGANLossConfig(VAELossConfig):
     adversarial_weight: float = Field(1.0, ge=0.0, description="weight of the generator's adversarial loss")
     transfer_weight: float = Field(0.0, ge=0.0, description="> 0: products decoded under other conditions (their posterior sample, random "
                                    "training conditions) must be classified as those by D's AC-GAN heads, with this weight (AttGAN's attribute loss)")
+    ssim_weight: float = Field(0.0, ge=0.0, description="> 0: also 1 - SSIM between each product and its reconstruction, with this weight "
+                               "(structural similarity as a reconstruction loss, Snell et al. 2017)")
     reconstruction_adversarial: bool = Field(True, description="the adversarial loss also reaches the decoder through reconstructions (Larsen et al.); "
                                              "False: through prior samples only, so reconstructions follow the pixel and feature terms alone")
 
@@ -127,15 +131,22 @@ class VAEGAN(VAE):
                 if loss_config.transfer_weight > 0:
                     other_codes = self._codes(random.rows(self.data.codes, n))
                     transfer = self._auxiliary((plain_d(self.parallel["G"](z, other_codes), other_codes), other_codes))
+                structure = torch.zeros((), device=real.device)
+                if loss_config.ssim_weight > 0:
+                    height, width = self.data.height, self.data.width
+                    structure = 1 - ssim_torch(crop_to(real, height, width), crop_to(reconstructed, height, width)).mean()
                 weight = self.kl_weight()
                 vae_term = (weight * kl - loss_config.pixel_weight * log_px).mean() / self.dims
                 loss = (vae_term + loss_config.feature_weight * feature_error + loss_config.adversarial_weight * adversarial
-                        + loss_config.transfer_weight * transfer)
+                        + loss_config.transfer_weight * transfer + loss_config.latent_adversary_weight * self.conditions_left_in_code(z)
+                        + loss_config.ssim_weight * structure)
             self.apply(loss, "opt")
         finally:
             plain_d.requires_grad_(True)
         return {"d_loss": d_loss.item(), "loss": loss.item(), "elbo_bpd": bits_per_dim((kl - log_px).mean().item(), self.dims),
-                "kl": kl.mean().item(), "feature_error": feature_error.item(), "g_adv": adversarial.item(), "transfer": transfer.item(), "kl_weight": weight}
+                "kl": kl.mean().item(), "feature_error": feature_error.item(), "g_adv": adversarial.item(), "transfer": transfer.item(), "kl_weight": weight,
+                "ssim_loss": structure.item(),
+                **self.train_latent_classifier(z, batch.codes)}
 
     def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> tuple[SampleValidator, ValidationProducts]:
         return sample_validator(self.config, self.data, catalog, say), self.validation_products(catalog, self.config.eval.samples)

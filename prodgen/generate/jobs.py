@@ -1,0 +1,196 @@
+"""Generation jobs, from 16 images to millions: rows of (conditions, count, seed), each cut into the
+aligned blocks of BLOCK images that sampling computes (prodgen.models.sampling). Units (row, block)
+are dealt round-robin to the processes torchrun starts, on one machine or many; a process holds one
+block in memory at a time and writes each image (metadata embedded, JSON beside it) as it goes.
+
+A unit is complete when its manifest part exists, written after its images. A re-run (after a crash,
+a SIGKILL, or of the same command) skips complete units and redoes the others, which rewrites the
+same bytes: image i of a row is the same whatever process made it. Rank 0 then joins the parts into
+`manifest.jsonl`, one line per image in plan order, and draws the contact sheet."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch.distributed as dist
+from PIL import Image
+
+from prodgen.distributed import DistributedEnv
+from prodgen.errors import ProdgenError
+from prodgen.fileio import write_text_atomic
+from prodgen.generate.metadata import image_record
+from prodgen.generate.outputs import FORMATS, check_format, write_image
+from prodgen.generate.pipeline import ProductGenerator
+from prodgen.generate.postprocess import apply_chain, parse_chain
+from prodgen.imaging import labelled_rows, save_png
+from prodgen.models.sampling import BLOCK
+
+MANIFEST = "manifest.jsonl"
+PARTS = ".prodgen-job"  # unit manifests, one folder per job (its parameters' digest)
+SHEET_COLUMNS, SHEET_LIMIT = 8, 256  # the contact sheet shows a job's first 256 images
+
+
+@dataclass(frozen=True)
+class Row:
+    """`count` images of one condition query from one seed's stream (images 0 .. count - 1)."""
+
+    asked: dict[str, str]
+    count: int
+    seed: int = 0
+
+    def label(self) -> str:
+        return ("-".join(value for _, value in sorted(self.asked.items())) or "sample").replace("/", "-").replace(" ", "_")
+
+    def file_stem(self, index: int) -> str:
+        return f"{self.label()}-{self.seed}-{index:0{max(4, len(str(self.count - 1)))}d}"
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str  # as the metadata names it: a shipped name or an absolute path
+    rows: list[Row] = field(default_factory=list)
+    truncation: float = 1.0
+    format: str = "png"
+    post: str = ""
+    backend: str = "eager"
+
+    def key(self, weights_sha256: str) -> str:
+        """The job's identity: what decides its images' bytes."""
+        described = json.dumps({**asdict(self), "model": weights_sha256}, sort_keys=True)
+        return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+    def units(self) -> list[tuple[int, int]]:
+        return [(row, block) for row, spec in enumerate(self.rows) for block in range(-(-spec.count // BLOCK))]
+
+
+def read_plan(path: Path, seed: int) -> list[Row]:
+    """A CSV with a `count` column and condition columns (`category`, attributes), optionally `seed`;
+    row k without a seed uses `seed + k`, so two rows of one category give different images."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            table = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ProdgenError(f"Cannot read the plan {path}: {exc}") from None
+    if not table or "count" not in table[0]:
+        raise ProdgenError(f"The plan {path} needs a header with a count column, e.g. category,count, and at least one row.")
+    rows = []
+    for k, line in enumerate(table, start=2):
+        try:
+            count = int(line["count"])
+            row_seed = int(line["seed"]) if line.get("seed") not in (None, "") else seed + k - 2
+        except ValueError:
+            raise ProdgenError(f"{path}, line {k}: count and seed must be whole numbers, got {line.get('count')!r} and {line.get('seed')!r}.") from None
+        if count < 1:
+            raise ProdgenError(f"{path}, line {k}: count must be at least 1, got {count}.")
+        asked = {name: value.strip() for name, value in line.items() if name not in ("count", "seed") and name and value and value.strip()}
+        rows.append(Row(asked, count, row_seed))
+    return rows
+
+
+def _unit_part(parts: Path, row: int, block: int) -> Path:
+    return parts / f"row{row:05d}-block{block:07d}.jsonl"
+
+
+def _complete(part: Path, out: Path) -> bool:
+    """The unit's part exists and every image it lists is still there (with its JSON)."""
+    if not part.exists():
+        return False
+    names = [json.loads(line)["file"] for line in part.read_text(encoding="utf-8").splitlines()]
+    return all((out / name).exists() and (out / name).with_suffix(".json").exists() for name in names)
+
+
+def _run_unit(generator: ProductGenerator, job: Job, row: Row, block: int, steps: list, digest: str, out: Path) -> list[dict]:
+    first = block * BLOCK
+    count = min(BLOCK, row.count - first)
+    images = generator.sample(count, row.asked, seed=row.seed, first_index=first, truncation=job.truncation)
+    codes = generator.codes_for(count, row.asked, row.seed, first)
+    entries = []
+    for offset, (pixels, row_codes) in enumerate(zip(images, codes)):
+        index = first + offset
+        record = image_record(model=job.model, model_sha256=digest, seed=row.seed, index=index, asked=dict(row.asked),
+                              conditions=generator.conditions.decode(row_codes), truncation=job.truncation,
+                              post=[str(step) for step in steps], backend=job.backend, format=job.format)
+        name = row.file_stem(index) + FORMATS[job.format][0]
+        write_image(out / name, apply_chain(pixels, steps), record, durable=False)
+        entries.append({"file": name, **record})
+    return entries
+
+
+@dataclass
+class JobResult:
+    written: int
+    reused: int
+    manifest: Path | None  # on rank 0
+
+
+def run_job(generator: ProductGenerator, job: Job, out: Path, env: DistributedEnv | None = None,
+            progress: Callable[[int], Callable[[int], None]] | None = None) -> JobResult:
+    """Make (or finish) a job's images in `out`; under torchrun, this rank's share of the units."""
+    env = env or DistributedEnv()
+    check_format(job.format)
+    steps = parse_chain(job.post)
+    if not job.rows:
+        raise ProdgenError("The job has no rows.")
+    if not 0 < job.truncation <= 1:
+        raise ProdgenError(f"Truncation psi must be in (0, 1], not {job.truncation}.")
+    for row in job.rows:
+        if row.count < 1:
+            raise ProdgenError("Ask for at least one image.")
+        generator.codes_for(1, row.asked, row.seed)  # an unknown category or attribute fails before anything is written
+    generator.use_backend(job.backend)
+    digest = generator.weights_sha256
+    parts = out / PARTS / job.key(digest)
+    parts.mkdir(parents=True, exist_ok=True)
+    mine = [unit for k, unit in enumerate(job.units()) if k % env.world_size == env.rank]
+    advance = progress(sum(min(BLOCK, job.rows[r].count - b * BLOCK) for r, b in mine)) if progress else None
+    written = reused = 0
+    for row_index, block in mine:
+        part = _unit_part(parts, row_index, block)
+        row = job.rows[row_index]
+        if _complete(part, out):
+            done = min(BLOCK, row.count - block * BLOCK)
+            reused += done
+        else:
+            entries = _run_unit(generator, job, row, block, steps, digest, out)
+            os.sync()  # the images reach the disk before the part that vouches for them
+            write_text_atomic(part, "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries))
+            done = len(entries)
+            written += done
+        if advance:
+            advance(done)
+    if env.enabled:
+        dist.barrier()
+    manifest = None
+    if env.is_main:
+        manifest = out / MANIFEST
+        write_text_atomic(manifest, "".join(_unit_part(parts, r, b).read_text(encoding="utf-8") for r, b in job.units()))
+        _write_sheet(out, manifest, job.rows[0])
+    return JobResult(written, reused, manifest)
+
+
+def _write_sheet(out: Path, manifest: Path, first_row: Row) -> None:
+    """The job's first images, eight to a row, each row labelled with its first index."""
+    names = []
+    with open(manifest, encoding="utf-8") as handle:
+        for line in handle:
+            if len(names) == SHEET_LIMIT:
+                break
+            names.append(json.loads(line)["file"])
+    images = []
+    for name in names:
+        with Image.open(io.BytesIO((out / name).read_bytes())) as image:
+            array = np.asarray(image)
+        images.append(array[..., None] if array.ndim == 2 else array)
+    if len({image.shape for image in images}) != 1:
+        return  # post-processing that keeps each photo's own aspect gives sizes a grid cannot hold
+    stack = np.stack(images)
+    rows = [(f"#{start}", stack[start : start + SHEET_COLUMNS]) for start in range(0, len(stack), SHEET_COLUMNS)]
+    save_png(labelled_rows(rows, ncols=SHEET_COLUMNS, label_width=60), out / f"{first_row.label()}-{first_row.seed}-sheet.png")

@@ -1,0 +1,94 @@
+"""Images on disk: PNG, JPEG or WebP, a generated one with its metadata embedded and in a JSON file
+beside it, written atomically (a temporary file, then a rename); regeneration from that metadata, bit
+for bit; and post-processing of a folder of photos."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from prodgen.errors import ProdgenError
+from prodgen.fileio import write_bytes_atomic, write_text_atomic
+from prodgen.generate.metadata import exif_bytes, png_info, read_record, to_json
+from prodgen.generate.pipeline import ProductGenerator
+from prodgen.generate.postprocess import apply_chain, parse_chain
+
+# format name -> (file suffix, Pillow's encoder options). Fixed options: the same pixels and metadata
+# always encode to the same bytes, which is what makes regeneration checkable.
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    "png": (".png", {"format": "PNG"}),
+    "jpeg": (".jpg", {"format": "JPEG", "quality": 95, "subsampling": 0}),
+    "webp": (".webp", {"format": "WEBP", "quality": 95, "method": 4}),
+}
+
+
+def check_format(name: str) -> str:
+    if name not in FORMATS:
+        raise ProdgenError(f"Unknown image format {name!r}; choose one of {', '.join(FORMATS)}.")
+    return name
+
+
+def encode(pixels: np.ndarray, image_format: str, record: dict[str, Any] | None = None) -> bytes:
+    """An (H, W, 1|3) uint8 image as bytes of the format, with the metadata record embedded if given."""
+    _, options = FORMATS[image_format]
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    embedded = {} if record is None else {"pnginfo": png_info(record)} if image_format == "png" else {"exif": exif_bytes(record)}
+    buffer = io.BytesIO()
+    image.save(buffer, **options, **embedded)
+    return buffer.getvalue()
+
+
+def write_image(path: Path, pixels: np.ndarray, record: dict[str, Any], durable: bool = True) -> None:
+    """The image and its JSON sidecar (`<stem>.json`), each complete or absent."""
+    write_text_atomic(path.with_suffix(".json"), to_json(record) + "\n", durable)
+    write_bytes_atomic(path, encode(pixels, record["format"], record), durable)
+
+
+def regenerate(source: Path, out: Path, model: str | None = None) -> Path:
+    """Make the image a metadata record describes again, under the source's own name in `out`. The
+    model (the record's, or `model` when it was moved) must have the recorded weights."""
+    record = read_record(source)
+    check_format(record["format"])
+    steps = parse_chain(record["post"])
+    generator = ProductGenerator.load(model or record["model"])
+    if generator.weights_sha256 != record["model_sha256"]:
+        raise ProdgenError(f"{generator.source} is not the model that made {source.name}: its weights' SHA-256 is "
+                           f"{generator.weights_sha256[:12]}..., the image's metadata says {record['model_sha256'][:12]}...")
+    generator.use_backend(record["backend"])  # backends agree to 1e-3, not bit for bit: the same one again
+    index = record["index"]
+    pixels = generator.sample(1, record["asked"], seed=record["seed"], first_index=index, truncation=record["truncation"])[0]
+    conditions = generator.conditions.decode(generator.codes_for(1, record["asked"], record["seed"], first_index=index)[0])
+    if conditions != record["conditions"]:
+        raise ProdgenError(f"{source}: the metadata says conditions {record['conditions']}, the model draws {conditions} for image {index}.")
+    name = source.name if source.suffix.lower() != ".json" else source.stem + FORMATS[record["format"]][0]
+    target = out / name
+    write_image(target, apply_chain(pixels, steps), record)
+    return target
+
+
+def postprocess_photos(files: list[Path], chain: str, out: Path, image_format: str = "png") -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A merchant's photos through a post-processing chain: `out/<stem>.<format>` each, the sources
+    untouched (an output folder that holds a source is refused). Returns (written, skipped with why)."""
+    from prodgen.data.preprocess import BadImage, decode_photo
+
+    check_format(image_format)
+    steps = parse_chain(chain)
+    if not steps:
+        raise ProdgenError("Say which post-processing steps to run: --post denoise,autocontrast,white-bg,upscale:256 (for example).")
+    if any(file.resolve().parent == out.resolve() for file in files):
+        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
+    written, skipped = [], []
+    for file in files:
+        try:
+            pixels = decode_photo(file.read_bytes())
+        except BadImage as exc:
+            skipped.append((file, str(exc)))
+            continue
+        target = out / (file.stem + FORMATS[image_format][0])
+        write_bytes_atomic(target, encode(apply_chain(pixels, steps), image_format))
+        written.append(target)
+    return written, skipped
