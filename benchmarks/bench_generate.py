@@ -27,8 +27,9 @@ import torch
 import typer
 
 from prodgen.fileio import write_json_atomic
+from prodgen.generate.jobs import MANIFEST, PARTS
 from prodgen.generate.pipeline import ProductGenerator
-from prodgen.models.sampling import block_latents
+from prodgen.models.sampling import BLOCK, block_latents
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import RESULTS, machine  # noqa: E402
@@ -80,18 +81,33 @@ def run_generate(out: Path, count: int, processes: int, extra: list[str], thread
     return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
 
+def file_creation_ms(count: int = 5000) -> float:
+    """What creating one small file costs on this machine's temporary folder right now (write, then
+    rename into place): the floor under any images/s figure, and it varies with the host."""
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        for i in range(count):
+            tmp = os.path.join(folder, f".{i}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(b"x" * 900)
+            os.replace(tmp, os.path.join(folder, f"{i}.png"))
+        return round((time.perf_counter() - started) / count * 1000, 3)
+
+
 @app.command()
-def batch(n: int = 20000, processes: int = 2, backend: str = "onnx", image_format: str = "png") -> None:
+def batch(n: int = typer.Option(20000, "-n", "--count"), processes: int = 2, backend: str = "onnx", image_format: str = typer.Option("png", "--format")) -> None:
     """`prodgen generate -n N` to disk, one process per core (torchrun), no post-processing: images/s end to end."""
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+    creation = file_creation_ms()
+    with tempfile.TemporaryDirectory() as folder:
         seconds, peak = run_generate(Path(folder) / "out", n, processes, ["--backend", backend, "--format", image_format], threads=1)
-        written = len(list((Path(folder) / "out").glob(f"*.{'jpg' if image_format == 'jpeg' else image_format}")))
+        written = len((Path(folder) / "out" / MANIFEST).read_text().splitlines())
     record(f"batch-{processes}proc-{backend}", {"images": n, "written": written, "processes": processes, "backend": backend, "format": image_format,
-                                                 "seconds": round(seconds, 2), "images_per_second": round(n / seconds, 1), "peak_rss_gib": round(peak, 3)})
+                                                 "seconds": round(seconds, 2), "images_per_second": round(n / seconds, 1), "peak_rss_gib": round(peak, 3),
+                                                 "file_creation_ms_before": creation})
 
 
 @app.command()
-def post(n: int = 2000, chain: str = "denoise,autocontrast,white-bg,upscale:256", threads: int = 2) -> None:
+def post(n: int = typer.Option(2000, "-n", "--count"), chain: str = "denoise,autocontrast,white-bg,upscale:256", threads: int = 2) -> None:
     """The chain on n generated images, in one process per core: images/s (the sampling is not counted)."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -134,19 +150,21 @@ def digest(folder: Path) -> tuple[int, str]:
 
 
 @app.command()
-def kill(n: int = 100_000, backend: str = "onnx") -> None:
+def kill(n: int = typer.Option(100_000, "-n", "--count"), backend: str = "onnx") -> None:
     """An uninterrupted job (its peak memory), and the same job SIGKILLed halfway then re-run: the same files?"""
     extra = ["--backend", backend]
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         whole = Path(folder) / "whole"
         seconds, peak = run_generate(whole, n, 1, extra, threads=2)
         killed = Path(folder) / "killed"
         command = [*PRODGEN, "generate", "--model", MODEL, "-n", str(n), "--out", str(killed), *extra]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(seconds / 2)
+        half = -(-n // BLOCK) // 2
+        while process.poll() is None and len(list((killed / PARTS).glob("*.jsonl"))) < half:
+            time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        done_at_kill = len(list(killed.glob("*.png")))
+        done_at_kill = len(list(killed.glob("*.png")))  # complete images only: each is renamed into place whole
         rerun_seconds, _ = run_generate(killed, n, 1, extra, threads=2)
         same = digest(whole) == digest(killed)
         files = digest(whole)[0]

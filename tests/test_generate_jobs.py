@@ -46,6 +46,11 @@ def test_a_plan_makes_each_row_with_its_own_seed_and_lists_every_image(tmp_path)
     (tmp_path / "out" / "Sandal-9-0123.png").unlink()
     third = invoke("generate", "--model", "fmnist-cgan", "--plan", plan, "--seed", 4, "--out", tmp_path / "out")
     assert "256 made here, 49 already there" in " ".join(third.output.split())
+    # a row added to the plan: only it is made, and the manifest lists all four rows
+    plan.write_text("category,count,seed\nBag,3,\nBag,2,\nSandal,300,9\nCoat,4,\n")
+    fourth = invoke("generate", "--model", "fmnist-cgan", "--plan", plan, "--seed", 4, "--out", tmp_path / "out")
+    assert "4 made here, 305 already there" in " ".join(fourth.output.split())
+    assert len((tmp_path / "out" / MANIFEST).read_text().splitlines()) == 309
 
 
 @pytest.mark.parametrize(("plan", "message"), [
@@ -69,11 +74,11 @@ def test_a_killed_job_rerun_gives_exactly_the_uninterrupted_jobs_files(tmp_path)
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     killed = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list((tmp_path / "killed").glob(f"{PARTS}/*/*.jsonl"))) < 2:
+    while time.monotonic() < deadline and len(list((tmp_path / "killed").glob(f"{PARTS}/*.jsonl"))) < 2:
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    parts_at_kill = len(list((tmp_path / "killed").glob(f"{PARTS}/*/*.jsonl")))
+    parts_at_kill = len(list((tmp_path / "killed").glob(f"{PARTS}/*.jsonl")))
     assert 2 <= parts_at_kill < 10, "the job was not killed halfway"
     for image in (tmp_path / "killed").glob("*.png"):  # what the kill left under an image's name is a whole image
         with Image.open(image) as opened:

@@ -34,9 +34,8 @@ def tiny_vae(preset: str, **overrides):
     return with_overrides(tree, **overrides)
 
 
-@pytest.mark.parametrize(("preset", "overrides"), [("fmnist-vae", {}), ("fmnist-vae", {"loss__latent_adversary_weight": 1.0}), ("fmnist-vaegan", {}),
-                                                   ("fmnist-vaegan", {"loss__transfer_weight": 1.0, "loss__latent_adversary_weight": 1.0,
-                                                                      "loss__ssim_weight": 1.0})])
+@pytest.mark.parametrize(("preset", "overrides"), [("fmnist-vae", {}), ("fmnist-vaegan", {}),
+                                                   ("fmnist-vaegan", {"loss__transfer_weight": 1.0, "loss__ssim_weight": 1.0})])
 def test_a_tiny_vae_trains_validates_and_samples(tiny, tmp_path, preset, overrides):
     result = train(tiny_vae(preset, **overrides), runs_root=tmp_path, show_progress=False)
     run = result.run_dir
@@ -55,9 +54,6 @@ def test_a_tiny_vae_trains_validates_and_samples(tiny, tmp_path, preset, overrid
         assert all(row["transfer"] > 0 for row in rows)
     if "loss__ssim_weight" in overrides:  # 1 - SSIM of reconstructions that are not yet good
         assert all(0 < row["ssim_loss"] < 2 for row in rows)
-    if "loss__latent_adversary_weight" in overrides:  # the latent classifier trains beside the encoder and is checkpointed
-        assert all(0 <= row["latent_accuracy"] <= 1 for row in rows)
-        assert any(key.startswith("C.") for key in ckpt.read_checkpoint(ckpt.latest_checkpoint(run)).tensors)
     assert (run / "samples" / "step-0000006.png").exists()
     state = ckpt.read_state(run)
     assert state["encoder_network"] == "E_ema" and state["encoder"]["architecture"] == "conv" and len(state["encoder"]["log_scale"]) == 3
@@ -100,42 +96,6 @@ def test_the_elbo_terms_match_a_hand_computation(tiny):
     expected_kl = 0.5 * (mu**2 + 0.5 - math.log(0.5) - 1)
     assert log_px.item() == pytest.approx(expected_log_px, rel=1e-4)
     assert kl.item() == pytest.approx(expected_kl, rel=1e-5)
-
-
-def test_the_latent_adversary_pushes_codes_towards_telling_nothing_of_the_category(tiny):
-    """Fader Networks' encoder term is the frozen latent classifier's cross-entropy against the uniform
-    distribution: exactly log(K) when the classifier is at chance, more when it is sure; one gradient
-    step on the codes along it makes the classifier less sure, and the classifier itself is not moved."""
-    from prodgen.data import load_catalog
-    from prodgen.train.data import TrainingData
-    from prodgen.train.loop import build_networks
-
-    config = tiny_vae("fmnist-vae", loss__latent_adversary_weight=1.0)
-    family = VAE(config, TrainingData(load_catalog("tiny"), config.data), DistributedEnv())
-    build_networks(family, say=lambda _: None)
-    classifier = family.nets["C"]
-    for parameter in classifier.heads.parameters():
-        nn.init.zeros_(parameter)
-    z = torch.randn(8, 4)
-    assert family.conditions_left_in_code(z).item() == pytest.approx(math.log(2), rel=1e-6)  # two categories, at chance
-
-    with torch.no_grad():
-        classifier.heads[0].weight.normal_(0, 1.0)
-    z.requires_grad_(True)
-    term = family.conditions_left_in_code(z)
-    assert term.item() > math.log(2)
-    term.backward()
-    assert all(p.grad is None for p in classifier.parameters())
-
-    def confidence(codes):
-        return torch.softmax(classifier(codes)[0], dim=1).max(dim=1).values.mean().item()
-
-    assert confidence((z - 0.1 * z.grad).detach()) < confidence(z.detach())
-
-
-def test_a_latent_adversary_needs_conditions():
-    with pytest.raises(ProdgenError, match="latent_adversary_weight"):
-        tiny_vae("fmnist-vae", data__conditions=[], loss__latent_adversary_weight=1.0)
 
 
 @pytest.mark.parametrize("through_reconstructions", [True, False])

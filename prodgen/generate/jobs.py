@@ -34,8 +34,8 @@ from prodgen.imaging import labelled_rows, save_png
 from prodgen.models.sampling import BLOCK
 
 MANIFEST = "manifest.jsonl"
-PARTS = ".prodgen-job"  # unit manifests, one folder per job (its parameters' digest)
-SHEET_COLUMNS, SHEET_LIMIT = 8, 256  # the contact sheet shows a job's first 256 images
+PARTS = ".prodgen-job"  # unit manifests, named by their row's digest (model weights, conditions, seed, options) and block
+SHEET_COLUMNS, SHEET_LIMIT, THUMBNAIL = 8, 256, 128  # the contact sheet shows a job's first 256 images, at most 128 px a side
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ class Job:
     post: str = ""
     backend: str = "eager"
 
-    def key(self, weights_sha256: str) -> str:
-        """The job's identity: what decides its images' bytes."""
-        described = json.dumps({**asdict(self), "model": weights_sha256}, sort_keys=True)
+    def row_key(self, row: Row, weights_sha256: str) -> str:
+        """What decides a row's images' bytes, as a name: rows added to a plan leave the others' parts valid."""
+        described = json.dumps({"weights": weights_sha256, "row": asdict(row), "truncation": self.truncation, "format": self.format,
+                                "post": self.post, "backend": self.backend, "model": self.model}, sort_keys=True)
         return hashlib.sha256(described.encode()).hexdigest()[:16]
 
     def units(self) -> list[tuple[int, int]]:
@@ -95,33 +96,45 @@ def read_plan(path: Path, seed: int) -> list[Row]:
     return rows
 
 
-def _unit_part(parts: Path, row: int, block: int) -> Path:
-    return parts / f"row{row:05d}-block{block:07d}.jsonl"
+def _unit_part(parts: Path, row_key: str, block: int) -> Path:
+    return parts / f"{row_key}-block{block:07d}.jsonl"
 
 
 def _complete(part: Path, out: Path) -> bool:
-    """The unit's part exists and every image it lists is still there (with its JSON)."""
+    """The unit's part exists and every image it lists is still there, with its JSON, neither empty.
+    Images are not synced to the disk one by one (that would cost more than making them): a SIGKILL
+    loses nothing the kernel has, and after a power cut a file whose data never reached the disk is
+    empty, so its unit is made again."""
     if not part.exists():
         return False
     names = [json.loads(line)["file"] for line in part.read_text(encoding="utf-8").splitlines()]
-    return all((out / name).exists() and (out / name).with_suffix(".json").exists() for name in names)
+    return all(_size(out / name) > 0 and _size((out / name).with_suffix(".json")) > 0 for name in names)
 
 
-def _run_unit(generator: ProductGenerator, job: Job, row: Row, block: int, steps: list, digest: str, out: Path) -> list[dict]:
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _run_unit(generator: ProductGenerator, job: Job, row: Row, block: int, steps: list, digest: str, out: Path) -> list[str]:
+    """The unit's images written; returns its manifest lines (the file's name, then its metadata)."""
     first = block * BLOCK
     count = min(BLOCK, row.count - first)
     images = generator.sample(count, row.asked, seed=row.seed, first_index=first, truncation=job.truncation)
-    codes = generator.codes_for(count, row.asked, row.seed, first)
-    entries = []
+    codes = generator.codes_for(count, row.asked, row.seed, first).tolist()
+    chain, suffix = [str(step) for step in steps], FORMATS[job.format][0]
+    lines = []
     for offset, (pixels, row_codes) in enumerate(zip(images, codes)):
         index = first + offset
         record = image_record(model=job.model, model_sha256=digest, seed=row.seed, index=index, asked=dict(row.asked),
-                              conditions=generator.conditions.decode(row_codes), truncation=job.truncation,
-                              post=[str(step) for step in steps], backend=job.backend, format=job.format)
-        name = row.file_stem(index) + FORMATS[job.format][0]
-        write_image(out / name, apply_chain(pixels, steps), record, durable=False)
-        entries.append({"file": name, **record})
-    return entries
+                              conditions=generator.conditions.decode(row_codes), truncation=job.truncation, post=chain,
+                              backend=job.backend, format=job.format)
+        name = row.file_stem(index) + suffix
+        metadata = write_image(out / name, apply_chain(pixels, steps), record, bulk=True)
+        lines.append(f'{{"file": {json.dumps(name)}, {metadata[1:]}\n')
+    return lines
 
 
 @dataclass
@@ -147,22 +160,22 @@ def run_job(generator: ProductGenerator, job: Job, out: Path, env: DistributedEn
         generator.codes_for(1, row.asked, row.seed)  # an unknown category or attribute fails before anything is written
     generator.use_backend(job.backend)
     digest = generator.weights_sha256
-    parts = out / PARTS / job.key(digest)
+    parts = out / PARTS
     parts.mkdir(parents=True, exist_ok=True)
+    keys = [job.row_key(row, digest) for row in job.rows]
     mine = [unit for k, unit in enumerate(job.units()) if k % env.world_size == env.rank]
     advance = progress(sum(min(BLOCK, job.rows[r].count - b * BLOCK) for r, b in mine)) if progress else None
     written = reused = 0
     for row_index, block in mine:
-        part = _unit_part(parts, row_index, block)
+        part = _unit_part(parts, keys[row_index], block)
         row = job.rows[row_index]
         if _complete(part, out):
             done = min(BLOCK, row.count - block * BLOCK)
             reused += done
         else:
-            entries = _run_unit(generator, job, row, block, steps, digest, out)
-            os.sync()  # the images reach the disk before the part that vouches for them
-            write_text_atomic(part, "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries))
-            done = len(entries)
+            lines = _run_unit(generator, job, row, block, steps, digest, out)
+            write_text_atomic(part, "".join(lines))
+            done = len(lines)
             written += done
         if advance:
             advance(done)
@@ -171,7 +184,7 @@ def run_job(generator: ProductGenerator, job: Job, out: Path, env: DistributedEn
     manifest = None
     if env.is_main:
         manifest = out / MANIFEST
-        write_text_atomic(manifest, "".join(_unit_part(parts, r, b).read_text(encoding="utf-8") for r, b in job.units()))
+        write_text_atomic(manifest, "".join(_unit_part(parts, keys[r], b).read_text(encoding="utf-8") for r, b in job.units()))
         _write_sheet(out, manifest, job.rows[0])
     return JobResult(written, reused, manifest)
 
@@ -187,6 +200,7 @@ def _write_sheet(out: Path, manifest: Path, first_row: Row) -> None:
     images = []
     for name in names:
         with Image.open(io.BytesIO((out / name).read_bytes())) as image:
+            image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)  # upscaled outputs would make a sheet metres long
             array = np.asarray(image)
         images.append(array[..., None] if array.ndim == 2 else array)
     if len({image.shape for image in images}) != 1:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from prodgen import __version__
 from prodgen.errors import ProdgenError
@@ -44,15 +46,16 @@ def to_json(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
 
-def png_info(record: dict[str, Any]) -> PngImagePlugin.PngInfo:
-    info = PngImagePlugin.PngInfo()
-    info.add_text(PNG_KEY, to_json(record))
-    return info
+def png_text_chunk(metadata: str) -> bytes:
+    """A PNG tEXt chunk (keyword, NUL, Latin-1 text; length and CRC-32 around it) holding a record's JSON."""
+    body = b"tEXt" + PNG_KEY.encode("latin-1") + b"\0" + metadata.encode("latin-1")
+    return struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
-def exif_bytes(record: dict[str, Any]) -> bytes:
+def exif_bytes(metadata: str) -> bytes:
+    """EXIF holding a record's JSON as the UserComment."""
     exif = Image.Exif()
-    exif.get_ifd(EXIF_IFD)[USER_COMMENT] = ASCII_PREFIX + to_json(record).encode("ascii")
+    exif.get_ifd(EXIF_IFD)[USER_COMMENT] = ASCII_PREFIX + metadata.encode("ascii")
     return exif.tobytes()
 
 

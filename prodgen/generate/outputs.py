@@ -8,22 +8,26 @@ import io
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from prodgen.errors import ProdgenError
-from prodgen.fileio import write_bytes_atomic, write_text_atomic
-from prodgen.generate.metadata import exif_bytes, png_info, read_record, to_json
+from prodgen.fileio import write_bulk, write_bytes_atomic
+from prodgen.generate.metadata import exif_bytes, png_text_chunk, read_record, to_json
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.generate.postprocess import apply_chain, parse_chain
 
 # format name -> (file suffix, Pillow's encoder options). Fixed options: the same pixels and metadata
 # always encode to the same bytes, which is what makes regeneration checkable.
 FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
-    "png": (".png", {"format": "PNG"}),
+    "png": (".png", {}),  # OpenCV's encoder, see encode
     "jpeg": (".jpg", {"format": "JPEG", "quality": 95, "subsampling": 0}),
     "webp": (".webp", {"format": "WEBP", "quality": 95, "method": 4}),
 }
+
+
+PNG_HEADER_END = 8 + 25  # the signature, then the IHDR chunk (length, type, 13 bytes, CRC): text chunks may follow it
 
 
 def check_format(name: str) -> str:
@@ -32,20 +36,37 @@ def check_format(name: str) -> str:
     return name
 
 
-def encode(pixels: np.ndarray, image_format: str, record: dict[str, Any] | None = None) -> bytes:
-    """An (H, W, 1|3) uint8 image as bytes of the format, with the metadata record embedded if given."""
+def encode(pixels: np.ndarray, image_format: str, metadata: str | None = None) -> bytes:
+    """An (H, W, 1|3) uint8 image as bytes of the format, with the metadata (a record's JSON) embedded
+    if given. PNG goes through OpenCV's encoder with the text chunk spliced in after the header (a
+    tenth of Pillow's time on small images, which matters at thousands of images a second); JPEG and
+    WebP carry EXIF, which Pillow writes."""
+    if image_format == "png":
+        ok, encoded = cv2.imencode(".png", pixels[..., 0] if pixels.shape[-1] == 1 else np.ascontiguousarray(pixels[..., ::-1]))
+        if not ok:
+            raise ProdgenError(f"OpenCV could not encode a {pixels.shape} image as PNG.")
+        data = encoded.tobytes()
+        return data if metadata is None else data[:PNG_HEADER_END] + png_text_chunk(metadata) + data[PNG_HEADER_END:]
     _, options = FORMATS[image_format]
     image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    embedded = {} if record is None else {"pnginfo": png_info(record)} if image_format == "png" else {"exif": exif_bytes(record)}
     buffer = io.BytesIO()
-    image.save(buffer, **options, **embedded)
+    image.save(buffer, **options, **({} if metadata is None else {"exif": exif_bytes(metadata)}))
     return buffer.getvalue()
 
 
-def write_image(path: Path, pixels: np.ndarray, record: dict[str, Any], durable: bool = True) -> None:
-    """The image and its JSON sidecar (`<stem>.json`), each complete or absent."""
-    write_text_atomic(path.with_suffix(".json"), to_json(record) + "\n", durable)
-    write_bytes_atomic(path, encode(pixels, record["format"], record), durable)
+def write_image(path: Path, pixels: np.ndarray, record: dict[str, Any], bulk: bool = False) -> str:
+    """The image and its JSON sidecar (`<stem>.json`), each complete or absent; returns the record's
+    JSON. `bulk`: written by a generation job, which syncs once per block (fileio.write_bulk)."""
+    metadata = to_json(record)
+    data, sidecar = encode(pixels, record["format"], metadata), (metadata + "\n").encode("ascii")
+    if bulk:
+        name = str(path)
+        write_bulk(name[: -len(path.suffix)] + ".json", sidecar)
+        write_bulk(name, data)
+    else:
+        write_bytes_atomic(path.with_suffix(".json"), sidecar)
+        write_bytes_atomic(path, data)
+    return metadata
 
 
 def regenerate(source: Path, out: Path, model: str | None = None) -> Path:

@@ -46,21 +46,6 @@ class ConvEncoder(nn.Module):
         return mean, log_var.clamp(-12.0, 8.0)
 
 
-class LatentClassifier(nn.Module):
-    """Guesses each condition from a latent code: the adversary of Fader Networks (Lample et al. 2017).
-    Trained to classify, while the encoder is trained to leave it at chance, so codes carry no condition
-    and the decoder must take the category from its condition input (what sampling and transfer ask of it)."""
-
-    def __init__(self, z_dim: int, cardinalities: Sequence[int], hidden: int = 256):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(z_dim, hidden), nn.LeakyReLU(0.2, True), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, True))
-        self.heads = nn.ModuleList(nn.Linear(hidden, cardinality) for cardinality in cardinalities)
-
-    def forward(self, z: torch.Tensor) -> list[torch.Tensor]:
-        h = self.body(z)
-        return [head(h) for head in self.heads]
-
-
 class PixelScale(nn.Module):
     """The decoder's learned noise level: one log standard deviation per channel of a Gaussian around
     the decoded image ("calibrated decoder", Rybkin et al. 2021), so reconstruction and KL are weighed

@@ -1,10 +1,6 @@
 """Variational autoencoders: the `vae` family (Kingma & Welling 2014). With `data.conditions` it is a
 conditional VAE (Sohn et al. 2015: encoder and decoder both see the conditions); with `loss.beta`
-other than 1 a beta-VAE (Higgins et al. 2017), with an optional linear KL warm-up. With
-`loss.latent_adversary_weight` a latent classifier learns the conditions from the posterior samples
-while the encoder learns to leave it at chance (Fader Networks, Lample et al. 2017): a code that holds
-no category leaves the category to the decoder's condition input, which is what sampling a category
-from the prior and `prodgen transfer` need.
+other than 1 a beta-VAE (Higgins et al. 2017), with an optional linear KL warm-up.
 
 The decoder is a registered generator (`dcgan` by default) whose output is the mean of a discretised
 Gaussian over the 256 pixel levels, with a learned noise level per channel (a calibrated decoder), so
@@ -23,7 +19,6 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 
 from prodgen.config import RunConfig, Section, TrainConfig
 from prodgen.data.catalog import Catalog
@@ -32,7 +27,7 @@ from prodgen.metrics.reconstruction import bits_per_dim, mse, ssim
 from prodgen.models import ENCODERS, GENERATORS, build_encoder
 from prodgen.models.sampling import crop_to, to_uint8
 from prodgen.models.spec import build_from_spec
-from prodgen.models.vae import LatentClassifier, PixelScale, elbo_terms
+from prodgen.models.vae import PixelScale, elbo_terms
 from prodgen.train.data import Batch, TrainingData
 from prodgen.train.families import register_family
 from prodgen.train.family import GRID_COLUMNS, Family, fixed_grid_codes, generator_spec_for
@@ -52,8 +47,6 @@ class VAEModelConfig(Section):
 class VAELossConfig(Section):
     beta: float = Field(1.0, gt=0, description="weight of the KL term: 1 is the ELBO, above 1 a beta-VAE")
     kl_warmup: int = Field(0, ge=0, description="steps over which the KL weight rises linearly from 0 to beta (0: none)")
-    latent_adversary_weight: float = Field(0.0, ge=0.0, description="> 0: a latent classifier learns the conditions from the posterior "
-                                           "samples and the encoder is trained, with this weight, to leave it at chance (Fader Networks)")
 
 
 @dataclass
@@ -97,8 +90,6 @@ class VAE(Family):
             problems.append(f"eval.metric: a {config.family} model is validated by {' or '.join(cls.metrics)}, not {config.eval.metric!r}")
         if config.data.augment:
             problems.append(f"data.augment: DiffAugment belongs to a discriminator; the {config.family} family would reconstruct augmented images")
-        if config.loss.latent_adversary_weight > 0 and not config.data.conditions:
-            problems.append("loss.latent_adversary_weight: the latent classifier guesses the conditions, and data.conditions is empty; set it to 0 or add conditions")
         return problems + ignored_train_options(config, cls.ignored_train_options)
 
     def __init__(self, config, data, env):
@@ -112,18 +103,12 @@ class VAE(Family):
         height, width = self.data.model_size
         encoder = build_encoder(self.config.model.encoder, z_dim=self.config.model.z_dim, channels=self.data.channels, height=height, width=width,
                                 cardinalities=self.data.conditions.cardinalities, width_mult=self.config.model.e_width)
-        networks = {"E": encoder, "G": build_from_spec(self.spec), "scale": PixelScale(self.data.channels)}
-        if self.config.loss.latent_adversary_weight > 0:
-            networks["C"] = LatentClassifier(self.config.model.z_dim, self.data.conditions.cardinalities)
-        return networks
+        return {"E": encoder, "G": build_from_spec(self.spec), "scale": PixelScale(self.data.channels)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         train = self.config.train
         parameters = [p for name in ("E", "G", "scale") for p in self.nets[name].parameters()]
-        optimizers = {"opt": torch.optim.Adam(parameters, lr=train.lr_g, betas=train.betas)}
-        if "C" in self.nets:  # the latent classifier learns at the encoder's pace
-            optimizers["opt_c"] = torch.optim.Adam(self.nets["C"].parameters(), lr=train.lr_g, betas=train.betas)
-        return optimizers
+        return {"opt": torch.optim.Adam(parameters, lr=train.lr_g, betas=train.betas)}
 
     # ----- the training step --------------------------------------------------------------------
 
@@ -138,39 +123,15 @@ class VAE(Family):
         """(log p(x|z) in nats per image, KL per image, the decoded mean at the model's size, the posterior sample z)."""
         return elbo_terms(nets["E"], nets["G"], nets["scale"](), images, codes, noise, self.data.height, self.data.width)
 
-    def conditions_left_in_code(self, z: torch.Tensor) -> torch.Tensor:
-        """The encoder's Fader term: the frozen latent classifier's cross-entropy against the uniform
-        distribution, per condition, averaged; it is smallest (log of the cardinality) when the code tells
-        nothing of the conditions. Zero without a latent adversary."""
-        if "C" not in self.nets:
-            return torch.zeros((), device=z.device)
-        classifier = self.nets["C"].requires_grad_(False)
-        try:
-            return sum(-F.log_softmax(logits, dim=1).mean(dim=1).mean() for logits in classifier(z)) / len(self.data.conditions.cardinalities)
-        finally:
-            classifier.requires_grad_(True)
-
-    def train_latent_classifier(self, z: torch.Tensor, codes: torch.Tensor) -> dict[str, float]:
-        """One step of the latent classifier on this step's (detached) codes; its accuracy says how much
-        of the conditions the codes still carry (chance: 1 / cardinality)."""
-        if "C" not in self.nets:
-            return {}
-        with self.autocast():
-            outputs = self.parallel["C"](z.detach())
-            loss = sum(F.cross_entropy(logits, codes[:, i]) for i, logits in enumerate(outputs))
-        self.apply(loss, "opt_c")
-        return {"latent_accuracy": (outputs[0].argmax(dim=1) == codes[:, 0]).float().mean().item()}
-
     def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:
         batch = next_batch()
         with self.autocast():
-            log_px, kl, _, z = self.elbo_terms(self.parallel, batch.images, self._codes(batch.codes), random.normal(len(batch.images), self.config.model.z_dim))
+            log_px, kl, _, _ = self.elbo_terms(self.parallel, batch.images, self._codes(batch.codes), random.normal(len(batch.images), self.config.model.z_dim))
             weight = self.kl_weight()
-            hiding = self.conditions_left_in_code(z)
-            loss = (weight * kl - log_px).mean() / self.dims + self.config.loss.latent_adversary_weight * hiding
+            loss = (weight * kl - log_px).mean() / self.dims
         self.apply(loss, "opt")
         return {"loss": loss.item(), "elbo_bpd": bits_per_dim((kl - log_px).mean().item(), self.dims), "kl": kl.mean().item(),
-                "recon_nll": -log_px.mean().item(), "kl_weight": weight, **self.train_latent_classifier(z, batch.codes)}
+                "recon_nll": -log_px.mean().item(), "kl_weight": weight}
 
     # ----- samples, validation, export ----------------------------------------------------------
 

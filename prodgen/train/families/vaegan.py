@@ -5,13 +5,14 @@ discriminator's feature space as well as by the VAE's pixel likelihood.
 
 Each step: D learns real against reconstructed and prior samples; then encoder, decoder and the
 pixel noise level minimise beta * KL - pixel_weight * log p(x|z) + feature_weight * ||D features of
-the reconstruction - D features of the original||^2 + adversarial_weight * (G loss on reconstructions
-and prior samples) [+ transfer_weight * AC-GAN loss of products decoded under other conditions]
-[+ ssim_weight * (1 - SSIM of the reconstruction)]. Unlike the paper, the encoder and decoder share one optimiser, so the encoder also
-feels the adversarial and feature terms through its reconstructions (the paper stops those at the
-encoder); one backward pass instead of two. With `loss.reconstruction_adversarial: false` the
-adversarial term reaches the decoder through prior samples only (reconstructions still meet D through
-the feature term), which keeps reconstructions closer to their inputs. Validation is by sample quality (FID), as for a GAN.
+the reconstruction - D features of the original||^2 + adversarial_weight * (G loss on
+reconstructions and prior samples) [+ transfer_weight * AC-GAN loss of products decoded under other
+conditions] [+ ssim_weight * (1 - SSIM of the reconstruction)]. Unlike the paper, the encoder and
+decoder share one optimiser, so the encoder also feels the adversarial and feature terms through its
+reconstructions (the paper stops those at the encoder); one backward pass instead of two. With
+`loss.reconstruction_adversarial: false` the adversarial term reaches the decoder through prior
+samples only (reconstructions still meet D through the feature term), which keeps reconstructions
+closer to their inputs. Validation is by sample quality (FID), as for a GAN.
 """
 
 from __future__ import annotations
@@ -138,15 +139,13 @@ class VAEGAN(VAE):
                 weight = self.kl_weight()
                 vae_term = (weight * kl - loss_config.pixel_weight * log_px).mean() / self.dims
                 loss = (vae_term + loss_config.feature_weight * feature_error + loss_config.adversarial_weight * adversarial
-                        + loss_config.transfer_weight * transfer + loss_config.latent_adversary_weight * self.conditions_left_in_code(z)
-                        + loss_config.ssim_weight * structure)
+                        + loss_config.transfer_weight * transfer + loss_config.ssim_weight * structure)
             self.apply(loss, "opt")
         finally:
             plain_d.requires_grad_(True)
         return {"d_loss": d_loss.item(), "loss": loss.item(), "elbo_bpd": bits_per_dim((kl - log_px).mean().item(), self.dims),
                 "kl": kl.mean().item(), "feature_error": feature_error.item(), "g_adv": adversarial.item(), "transfer": transfer.item(), "kl_weight": weight,
-                "ssim_loss": structure.item(),
-                **self.train_latent_classifier(z, batch.codes)}
+                "ssim_loss": structure.item()}
 
     def make_validator(self, catalog: Catalog, say: Callable[[str], None]) -> tuple[SampleValidator, ValidationProducts]:
         return sample_validator(self.config, self.data, catalog, say), self.validation_products(catalog, self.config.eval.samples)
