@@ -173,7 +173,8 @@ def parse_conditions(category: str | None, attributes: list[str]) -> dict[str, s
 
 
 POST_HELP = ("Steps in order, comma-separated: denoise[:nlm|bilateral], autocontrast[:CUTOFF%], clahe[:CLIP], sharpen[:AMOUNT], "
-             "white-bg[:TOLERANCE], normalise-colour, upscale:SIZE (longer side, Lanczos), pad:WxH (aspect ratio, e.g. 4x5).")
+             "white-bg[:TOLERANCE], normalise-colour, upscale:SIZE (longer side, Lanczos), superres:FILE (learned, local ESPCN weights), "
+             "pad:WxH (aspect ratio, e.g. 4x5).")
 
 
 @app.command("generate")

@@ -168,3 +168,30 @@ def test_postprocess_cleans_a_folder_and_never_touches_the_sources(tmp_path):
     assert isinstance(refused.exception, ProdgenError) and "holds the photos themselves" in str(refused.exception)
     nothing = invoke("postprocess", "--input", photos, "--post", "", "--out", tmp_path / "x")
     assert isinstance(nothing.exception, ProdgenError) and "Say which post-processing steps" in str(nothing.exception)
+
+
+def test_learned_super_resolution_loads_local_weights_only(tmp_path):
+    """No weights ship: a file the test makes (a random ESPCN) is loaded and applied, and its output
+    is the network's; a missing or foreign file is refused by name before anything runs."""
+    import torch
+
+    from prodgen.generate.superres import ESPCN, save_espcn
+
+    torch.manual_seed(0)
+    model = ESPCN(scale=2, channels=3)
+    weights = tmp_path / "espcn-x2.safetensors"
+    save_espcn(model, weights)
+    image = packshot(size=(20, 16))
+    out = run(image, f"superres:{weights},upscale:64")
+    assert run(image, f"superres:{weights}").shape == (40, 32, 3) and out.shape == (64, 51, 3)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0].clamp(0, 1).mul(255).round()
+    assert np.array_equal(run(image, f"superres:{weights}"), expected.to(torch.uint8).permute(1, 2, 0).numpy())
+    with pytest.raises(ProdgenError, match=r"No super-resolution weights at .*missing.safetensors: prodgen ships none"):
+        parse_chain(f"superres:{tmp_path / 'missing.safetensors'}")
+    foreign = tmp_path / "foreign.safetensors"
+    foreign.write_bytes(b"not safetensors")
+    with pytest.raises(ProdgenError, match="is not a safetensors file"):
+        parse_chain(f"superres:{foreign}")
+    with pytest.raises(ProdgenError, match="is for 3-channel images; this one has 1"):
+        run(image[..., :1], f"superres:{weights}")

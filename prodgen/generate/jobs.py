@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -111,6 +111,23 @@ def pad(image: np.ndarray, ratio: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def super_resolution(image: np.ndarray, weights: str) -> np.ndarray:
+    """Learned x2/x3/x4 super-resolution from a local ESPCN weights file (prodgen.generate.superres)."""
+    from prodgen.generate.superres import super_resolve
+
+    return super_resolve(image, weights)
+
+
+def _weights_file(text: str) -> str:
+    from prodgen.generate.superres import load_espcn
+
+    try:
+        load_espcn(text)
+    except ProdgenError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
 def _number(kind: type, low: float, high: float) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)
@@ -153,6 +170,7 @@ STEPS: dict[str, Kind] = {
     "white-bg": Kind(white_background, _number(int, 0, 128), "24", "white-bg[:TOLERANCE] a plain light background to pure white"),
     "normalise-colour": Kind(normalise_colour, None, None, "normalise-colour white balance from the background"),
     "upscale": Kind(upscale, _number(int, 8, 8192), None, "upscale:SIZE Lanczos, the longer side to SIZE px"),
+    "superres": Kind(super_resolution, _weights_file, None, "superres:FILE learned super-resolution from local ESPCN weights"),
     "pad": Kind(pad, _ratio, None, "pad:WxH pad to an aspect ratio (1x1, 3x4, 4x5)"),
 }
 
