@@ -95,13 +95,16 @@ def file_creation_ms(count: int = 5000) -> float:
 
 
 @app.command()
-def batch(n: int = typer.Option(20000, "-n", "--count"), processes: int = 2, backend: str = "onnx", image_format: str = typer.Option("png", "--format")) -> None:
+def batch(n: int = typer.Option(20000, "-n", "--count"), processes: int = 2, backend: str = "onnx", image_format: str = typer.Option("png", "--format"),
+          tar: bool = False) -> None:
     """`prodgen generate -n N` to disk, one process per core (torchrun), no post-processing: images/s end to end."""
     creation = file_creation_ms()
     with tempfile.TemporaryDirectory() as folder:
-        seconds, peak = run_generate(Path(folder) / "out", n, processes, ["--backend", backend, "--format", image_format], threads=1)
+        extra = ["--backend", backend, "--format", image_format, *(["--tar"] if tar else [])]
+        seconds, peak = run_generate(Path(folder) / "out", n, processes, extra, threads=1)
         written = len((Path(folder) / "out" / MANIFEST).read_text().splitlines())
-    record(f"batch-{processes}proc-{backend}", {"images": n, "written": written, "processes": processes, "backend": backend, "format": image_format,
+    record(f"batch-{processes}proc-{backend}{'-tar' if tar else ''}", {"images": n, "written": written, "processes": processes, "backend": backend,
+                                                                           "format": image_format, "tar": tar,
                                                  "seconds": round(seconds, 2), "images_per_second": round(n / seconds, 1), "peak_rss_gib": round(peak, 3),
                                                  "file_creation_ms_before": creation})
 

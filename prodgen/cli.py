@@ -191,6 +191,8 @@ def generate(
     image_format: Annotated[str, typer.Option("--format", help="png, jpeg or webp; the metadata is embedded either way.")] = "png",
     post: Annotated[str, typer.Option(help="Post-processing, e.g. denoise,autocontrast,white-bg,upscale:256,pad:4x5. " + POST_HELP)] = "",
     backend: Annotated[str, typer.Option(help="eager (PyTorch), torchscript or onnx (ONNX Runtime): the same images within 1e-3.")] = "eager",
+    tar: Annotated[bool, typer.Option("--tar", help="Each block of 256 as one tar (WebDataset layout: <stem>.png + <stem>.json), "
+                                                    "not loose files: for millions of images.")] = False,
 ) -> None:
     """Generate product images; each carries the metadata that makes it again (`prodgen regenerate`).
     A re-run finishes an interrupted job and skips what is complete; under torchrun the processes share the job."""
@@ -207,7 +209,7 @@ def generate(
     generator = ProductGenerator.load(model)
     # a shipped model by its name (the same in every install), anything else by its absolute path
     name = model if model in shipped_models() and not Path(model).exists() else str(Path(model).resolve())
-    job = Job(model=name, rows=rows, truncation=truncation, format=image_format, post=post, backend=backend)
+    job = Job(model=name, rows=rows, truncation=truncation, format=image_format, post=post, backend=backend, tar=tar)
     env = distributed.setup()
     try:
         generator.module.to(env.device)

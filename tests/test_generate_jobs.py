@@ -106,3 +106,26 @@ def test_two_processes_share_a_job_and_write_each_image_once(tmp_path):
     one_process = invoke("generate", "--model", "fmnist-cgan", "-n", 700, "--category", "Dress", "--out", tmp_path / "one")
     assert one_process.exit_code == 0
     assert files(tmp_path / "out") == files(tmp_path / "one")
+
+
+def test_a_tar_job_holds_exactly_the_loose_jobs_files_one_tar_per_block(tmp_path):
+    """WebDataset layout: <stem>.png and <stem>.json per image, a tar per block of 256, the same bytes
+    as the loose files; a re-run reuses the tars."""
+    import tarfile
+
+    assert invoke("generate", "--model", "fmnist-cgan", "-n", 300, "--out", tmp_path / "loose").exit_code == 0
+    made = invoke("generate", "--model", "fmnist-cgan", "-n", 300, "--tar", "--out", tmp_path / "tar")
+    assert made.exit_code == 0, made.output
+    shards = sorted(p.name for p in (tmp_path / "tar").glob("*.tar"))
+    assert shards == ["sample-0-block0000000.tar", "sample-0-block0000001.tar"]
+    packed = {}
+    for shard in shards:
+        with tarfile.open(tmp_path / "tar" / shard) as archive:
+            packed.update({m.name: archive.extractfile(m).read() for m in archive.getmembers()})
+    loose = {name: data for name, data in files(tmp_path / "loose").items() if name.startswith("sample-0-0")}
+    assert len(packed) == 600 and packed == loose
+    entries = [json.loads(line) for line in (tmp_path / "tar" / MANIFEST).read_text().splitlines()]
+    assert entries[299]["shard"] == "sample-0-block0000001.tar" and entries[299]["file"] == "sample-0-0299.png"
+    assert (tmp_path / "tar" / "sample-0-sheet.png").exists()
+    again = invoke("generate", "--model", "fmnist-cgan", "-n", 300, "--tar", "--out", tmp_path / "tar")
+    assert "0 made here, 300 already there" in " ".join(again.output.split())

@@ -91,9 +91,10 @@ def test_the_installed_wheel_generates_with_the_shipped_model(installed, tmp_pat
     env = {**env, "PRODGEN_HOME": str(tmp_path / "home")}  # the shipped model needs no cache
     _run([str(bin_dir / "prodgen"), "generate", "--model", "fmnist-cgan", "--category", "Sneaker", "-n", "4", "--seed", "7", "--out", str(out)], cwd=tmp_path, env=env)
     pngs = sorted(out.glob("*.png"))
-    grids = [p for p in pngs if "grid" in p.name]
-    assert len(grids) == 1 and len(pngs) == 5, [p.name for p in pngs]
+    sheets = [p for p in pngs if "sheet" in p.name]
+    assert len(sheets) == 1 and len(pngs) == 5, [p.name for p in pngs]
     assert all(p.stat().st_size > 100 for p in pngs)
+    assert len(list(out.glob("Sneaker-7-*.json"))) == 4 and len((out / "manifest.jsonl").read_text().splitlines()) == 4
 
 
 @pytest.mark.slow

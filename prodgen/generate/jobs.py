@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import tarfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +25,9 @@ from PIL import Image
 
 from prodgen.distributed import DistributedEnv
 from prodgen.errors import ProdgenError
-from prodgen.fileio import write_text_atomic
+from prodgen.fileio import write_bulk, write_text_atomic
 from prodgen.generate.metadata import image_record
-from prodgen.generate.outputs import FORMATS, check_format, write_image
+from prodgen.generate.outputs import FORMATS, check_format, encoded_files, write_image
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.generate.postprocess import apply_chain, parse_chain
 from prodgen.imaging import labelled_rows, save_png
@@ -60,11 +61,12 @@ class Job:
     format: str = "png"
     post: str = ""
     backend: str = "eager"
+    tar: bool = False  # each block as one tar file (WebDataset layout) instead of two loose files per image
 
     def row_key(self, row: Row, weights_sha256: str) -> str:
         """What decides a row's images' bytes, as a name: rows added to a plan leave the others' parts valid."""
         described = json.dumps({"weights": weights_sha256, "row": asdict(row), "truncation": self.truncation, "format": self.format,
-                                "post": self.post, "backend": self.backend, "model": self.model}, sort_keys=True)
+                                "post": self.post, "backend": self.backend, "model": self.model, "tar": self.tar}, sort_keys=True)
         return hashlib.sha256(described.encode()).hexdigest()[:16]
 
     def units(self) -> list[tuple[int, int]]:
@@ -100,14 +102,16 @@ def _unit_part(parts: Path, row_key: str, block: int) -> Path:
 
 
 def _complete(part: Path, out: Path) -> bool:
-    """The unit's part exists and every image it lists is still there, with its JSON, neither empty.
-    Images are not synced to the disk one by one (that would cost more than making them): a SIGKILL
-    loses nothing the kernel has, and after a power cut a file whose data never reached the disk is
-    empty, so its unit is made again."""
+    """The unit's part exists and what it lists is still there and not empty: each image with its
+    JSON, or the block's tar. Files are not synced to the disk one by one (that would cost more than
+    making them): a SIGKILL loses nothing the kernel has, and after a power cut a file whose data
+    never reached the disk is empty, so its unit is made again."""
     if not part.exists():
         return False
-    names = [json.loads(line)["file"] for line in part.read_text(encoding="utf-8").splitlines()]
-    return all(_size(out / name) > 0 and _size((out / name).with_suffix(".json")) > 0 for name in names)
+    entries = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+    if entries and "shard" in entries[0]:
+        return _size(out / entries[0]["shard"]) > 0
+    return all(_size(out / e["file"]) > 0 and _size((out / e["file"]).with_suffix(".json")) > 0 for e in entries)
 
 
 def _size(path: Path) -> int:
@@ -117,22 +121,41 @@ def _size(path: Path) -> int:
         return 0
 
 
+def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    """A tar of (name, bytes), the same bytes for the same members (no time stamps or owners)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def _run_unit(generator: ProductGenerator, job: Job, row: Row, block: int, steps: list, digest: str, out: Path) -> list[str]:
-    """The unit's images written; returns its manifest lines (the file's name, then its metadata)."""
+    """The unit's images written; returns its manifest lines (the file's name [and its tar], then its metadata)."""
     first = block * BLOCK
     count = min(BLOCK, row.count - first)
     images = generator.sample(count, row.asked, seed=row.seed, first_index=first, truncation=job.truncation)
     codes = generator.codes_for(count, row.asked, row.seed, first).tolist()
     chain, suffix = [str(step) for step in steps], FORMATS[job.format][0]
-    lines = []
+    shard = f"{row.label()}-{row.seed}-block{block:07d}.tar" if job.tar else None
+    lines, members = [], []
     for offset, (pixels, row_codes) in enumerate(zip(images, codes)):
         index = first + offset
         record = image_record(model=job.model, model_sha256=digest, seed=row.seed, index=index, asked=dict(row.asked),
                               conditions=generator.conditions.decode(row_codes), truncation=job.truncation, post=chain,
                               backend=job.backend, format=job.format)
-        name = row.file_stem(index) + suffix
-        metadata = write_image(out / name, apply_chain(pixels, steps), record, bulk=True)
-        lines.append(f'{{"file": {json.dumps(name)}, {metadata[1:]}\n')
+        stem = row.file_stem(index)
+        if shard:
+            metadata, data, sidecar = encoded_files(apply_chain(pixels, steps), record)
+            members += [(stem + suffix, data), (stem + ".json", sidecar)]
+            lines.append(f'{{"file": {json.dumps(stem + suffix)}, "shard": {json.dumps(shard)}, {metadata[1:]}\n')
+        else:
+            metadata = write_image(out / (stem + suffix), apply_chain(pixels, steps), record, bulk=True)
+            lines.append(f'{{"file": {json.dumps(stem + suffix)}, {metadata[1:]}\n')
+    if shard:
+        write_bulk(str(out / shard), tar_bytes(members))
     return lines
 
 
@@ -190,15 +213,22 @@ def run_job(generator: ProductGenerator, job: Job, out: Path, env: DistributedEn
 
 def _write_sheet(out: Path, manifest: Path, first_row: Row) -> None:
     """The job's first images, eight to a row, each row labelled with its first index."""
-    names = []
+    entries = []
     with open(manifest, encoding="utf-8") as handle:
         for line in handle:
-            if len(names) == SHEET_LIMIT:
+            if len(entries) == SHEET_LIMIT:
                 break
-            names.append(json.loads(line)["file"])
-    images = []
-    for name in names:
-        with Image.open(io.BytesIO((out / name).read_bytes())) as image:
+            entries.append(json.loads(line))
+    images, shards = [], {}
+    for entry in entries:
+        if "shard" in entry:
+            if entry["shard"] not in shards:
+                with tarfile.open(out / entry["shard"]) as archive:
+                    shards[entry["shard"]] = {m.name: archive.extractfile(m).read() for m in archive.getmembers()}
+            data = shards[entry["shard"]][entry["file"]]
+        else:
+            data = (out / entry["file"]).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
             image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)  # upscaled outputs would make a sheet metres long
             array = np.asarray(image)
         images.append(array[..., None] if array.ndim == 2 else array)

@@ -54,11 +54,16 @@ def encode(pixels: np.ndarray, image_format: str, metadata: str | None = None) -
     return buffer.getvalue()
 
 
+def encoded_files(pixels: np.ndarray, record: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    """(the record's JSON, the image file's bytes with it embedded, the JSON sidecar's bytes)."""
+    metadata = to_json(record)
+    return metadata, encode(pixels, record["format"], metadata), (metadata + "\n").encode("ascii")
+
+
 def write_image(path: Path, pixels: np.ndarray, record: dict[str, Any], bulk: bool = False) -> str:
     """The image and its JSON sidecar (`<stem>.json`), each complete or absent; returns the record's
-    JSON. `bulk`: written by a generation job, which syncs once per block (fileio.write_bulk)."""
-    metadata = to_json(record)
-    data, sidecar = encode(pixels, record["format"], metadata), (metadata + "\n").encode("ascii")
+    JSON. `bulk`: written by a generation job (fileio.write_bulk)."""
+    metadata, data, sidecar = encoded_files(pixels, record)
     if bulk:
         name = str(path)
         write_bulk(name[: -len(path.suffix)] + ".json", sidecar)
