@@ -254,6 +254,36 @@ def postprocess(
     console.print(f"{len(written)} photos written to {out}" + (f", {len(skipped)} skipped" if skipped else ""))
 
 
+@app.command("mask")
+def mask(
+    input: Annotated[Path, typer.Option(help="A photo or a folder of photos (never modified).")],
+    out: Annotated[Path, typer.Option(help="Folder for <stem>-mask.png (white = product) and <stem>-cutout.png (transparent background).")],
+    tolerance: Annotated[int, typer.Option(help="How far from the border's colour a plain background may stray (levels).")] = 24,
+) -> None:
+    """Find the product in each photo: a plain background by a flood fill from the border, anything else by GrabCut."""
+    from prodgen.data.preprocess import BadImage, decode_photo
+    from prodgen.edit.masks import cutout, product_mask
+    from prodgen.imaging import save_png
+
+    files = photo_files(input)
+    if any(file.resolve().parent == out.resolve() for file in files):
+        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
+    methods: dict[str, int] = {}
+    for file in files:
+        try:
+            image = decode_photo(file.read_bytes())
+        except BadImage as exc:
+            console.print(f"skipped {file.name}: {exc}")
+            continue
+        found, method = product_mask(image, tolerance)
+        save_png((found * 255).astype(np.uint8)[..., None], out / f"{file.stem}-mask.png")
+        save_png(cutout(image, found), out / f"{file.stem}-cutout.png")
+        methods[method] = methods.get(method, 0) + 1
+    if not methods:
+        raise ProdgenError(f"No photo in {input} could be read.")
+    console.print(f"masks written to {out}: " + ", ".join(f"{count} by {method}" for method, count in methods.items()))
+
+
 @app.command("export")
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder (its best checkpoint), checkpoint, exported folder or shipped model name.")],

@@ -1,7 +1,8 @@
 """Where the product is in a photo. An e-commerce packshot has a plain background: its colour is
 estimated from the image border, and the background is every pixel within a tolerance of that colour
 that is connected to the border (a flood fill from the border), so light parts inside the product
-(a white collar, a logo) are not taken for background."""
+(a white collar, a logo) are not taken for background. Any other photo goes to GrabCut (Rother et
+al. 2004, OpenCV), seeded with the product in the centre and the border as background."""
 
 from __future__ import annotations
 
@@ -36,3 +37,29 @@ def plain_background_mask(image: np.ndarray, tolerance: int = 24) -> np.ndarray 
     b = BORDER
     edge_labels = np.unique(np.concatenate([labels[:b].ravel(), labels[-b:].ravel(), labels[:, :b].ravel(), labels[:, -b:].ravel()]))
     return np.isin(labels, edge_labels[edge_labels > 0])  # label 0: pixels not near the background colour
+
+
+GRABCUT_MARGIN = 0.06  # the border strip GrabCut starts from as certain background, as a share of each side
+GRABCUT_ITERATIONS = 5
+
+
+def product_mask(image: np.ndarray, tolerance: int = 24) -> tuple[np.ndarray, str]:
+    """Boolean (H, W) mask of the product and the method that found it ("plain background" or "grabcut")."""
+    background = plain_background_mask(image, tolerance)
+    if background is not None:
+        return ~background, "plain background"
+    colour = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
+    height, width = image.shape[:2]
+    margin_x, margin_y = max(1, round(width * GRABCUT_MARGIN)), max(1, round(height * GRABCUT_MARGIN))
+    labels = np.zeros((height, width), np.uint8)
+    background_model, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    rectangle = (margin_x, margin_y, width - 2 * margin_x, height - 2 * margin_y)
+    cv2.setRNGSeed(0)  # GrabCut's k-means starts from OpenCV's RNG: the same photo, the same mask
+    cv2.grabCut(np.ascontiguousarray(colour), labels, rectangle, background_model, foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
+    return np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)), "grabcut"
+
+
+def cutout(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RGBA: the photo's colours, transparent outside the product."""
+    colour = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
+    return np.concatenate([colour, (mask * 255).astype(np.uint8)[..., None]], axis=2)
