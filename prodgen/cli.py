@@ -247,11 +247,16 @@ def postprocess(
     from prodgen.generate.outputs import postprocess_photos
 
     written, skipped = postprocess_photos(photo_files(input), post, out, image_format)
+    report_skipped(input, skipped, made=len(written))
+    console.print(f"{len(written)} photos written to {out}" + (f", {len(skipped)} skipped" if skipped else ""))
+
+
+def report_skipped(source: Path, skipped: list[tuple[Path, str]], made: int) -> None:
+    """Say which photos could not be read, and stop with an error when none could."""
     for file, why in skipped:
         console.print(f"skipped {file.name}: {why}")
-    if not written:
-        raise ProdgenError(f"No photo in {input} could be read.")
-    console.print(f"{len(written)} photos written to {out}" + (f", {len(skipped)} skipped" if skipped else ""))
+    if not made:
+        raise ProdgenError(f"No photo in {source} could be read.")
 
 
 @app.command("mask")
@@ -261,26 +266,18 @@ def mask(
     tolerance: Annotated[int, typer.Option(help="How far from the border's colour a plain background may stray (levels).")] = 24,
 ) -> None:
     """Find the product in each photo: a plain background by a flood fill from the border, anything else by GrabCut."""
-    from prodgen.data.preprocess import BadImage, decode_photo
     from prodgen.edit.masks import cutout, product_mask
+    from prodgen.generate.outputs import each_photo
     from prodgen.imaging import save_png
 
-    files = photo_files(input)
-    if any(file.resolve().parent == out.resolve() for file in files):
-        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
     methods: dict[str, int] = {}
-    for file in files:
-        try:
-            image = decode_photo(file.read_bytes())
-        except BadImage as exc:
-            console.print(f"skipped {file.name}: {exc}")
-            continue
+    skipped: list[tuple[Path, str]] = []
+    for file, image in each_photo(photo_files(input), out, skipped):
         found, method = product_mask(image, tolerance)
         save_png((found * 255).astype(np.uint8)[..., None], out / f"{file.stem}-mask.png")
         save_png(cutout(image, found), out / f"{file.stem}-cutout.png")
         methods[method] = methods.get(method, 0) + 1
-    if not methods:
-        raise ProdgenError(f"No photo in {input} could be read.")
+    report_skipped(input, skipped, made=sum(methods.values()))
     console.print(f"masks written to {out}: " + ", ".join(f"{count} by {method}" for method, count in methods.items()))
 
 
@@ -356,10 +353,9 @@ def parse_anchor(generator, text: str, query: dict[str, str], invert_steps: int 
         if len(parts) not in (2, 3) or not all(part.lstrip("-").isdigit() for part in parts[1:]):
             raise ProdgenError(f"Invalid anchor {text!r}: use seed:S or seed:S:I (image I of seed S), or a photo's path.")
         return seed_anchor(generator, int(parts[1]), int(parts[2]) if len(parts) == 3 else 0, query)
-    (photo,) = photo_files(Path(text)) if Path(text).is_file() else (Path(text),)
-    if not photo.exists():
+    if not Path(text).is_file():
         raise ProdgenError(f"No photo at {text} (an anchor is a photo's path, seed:S or seed:S:I).")
-    return photo_anchor(generator, photo, query, invert_steps)
+    return photo_anchor(generator, Path(text), query, invert_steps)
 
 
 INVERT_HELP = "Inversion steps for a photo (default: 0 with an encoder, its posterior mean as is; 300 for a GAN)."

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.metrics.features import FeatureCNN, load_feature_network
 from prodgen.metrics.reconstruction import mse, ssim
-from prodgen.models.sampling import crop_to, to_model_range, to_uint8
+from prodgen.models.sampling import crop_to, to_model_range
 
 PIXEL_WEIGHT = 1.0
 PRIOR_WEIGHT = 1e-3
@@ -98,5 +98,5 @@ def invert(generator: ProductGenerator, photos: np.ndarray, codes: torch.Tensor,
         final = objective().view(n, tries)
         best = final.argmin(dim=1)
         chosen = z.detach().view(n, tries, z_dim)[torch.arange(n), best]
-        images = to_uint8(crop_to(module(chosen, codes if codes.shape[1] else None), height, width))
+    images = generator.draw(chosen, codes)
     return Inversion(chosen, codes, images, final[torch.arange(n), best].numpy(), mse(photos, images), ssim(photos, images))

@@ -28,7 +28,7 @@ from prodgen.errors import ProdgenError
 from prodgen.fileio import write_bulk, write_text_atomic
 from prodgen.generate.metadata import image_record
 from prodgen.generate.outputs import FORMATS, check_format, encoded_files, write_image
-from prodgen.generate.pipeline import ProductGenerator
+from prodgen.generate.pipeline import ProductGenerator, check_sampling
 from prodgen.generate.postprocess import apply_chain, parse_chain
 from prodgen.imaging import labelled_rows, save_png
 from prodgen.models.sampling import BLOCK
@@ -174,12 +174,9 @@ def run_job(generator: ProductGenerator, job: Job, out: Path, env: DistributedEn
     steps = parse_chain(job.post)
     if not job.rows:
         raise ProdgenError("The job has no rows.")
-    if not 0 < job.truncation <= 1:
-        raise ProdgenError(f"Truncation psi must be in (0, 1], not {job.truncation}.")
-    for row in job.rows:
-        if row.count < 1:
-            raise ProdgenError("Ask for at least one image.")
-        generator.codes_for(1, row.asked, row.seed)  # an unknown category or attribute fails before anything is written
+    for row in job.rows:  # a bad count, truncation, category or attribute fails before anything is written
+        check_sampling(row.count, job.truncation)
+        generator.codes_for(1, row.asked, row.seed)
     generator.use_backend(job.backend)
     digest = generator.weights_sha256
     parts = out / PARTS

@@ -5,6 +5,7 @@ for bit; and post-processing of a folder of photos."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,24 +97,30 @@ def regenerate(source: Path, out: Path, model: str | None = None) -> Path:
     return target
 
 
-def postprocess_photos(files: list[Path], chain: str, out: Path, image_format: str = "png") -> tuple[list[Path], list[tuple[Path, str]]]:
-    """A merchant's photos through a post-processing chain: `out/<stem>.<format>` each, the sources
-    untouched (an output folder that holds a source is refused). Returns (written, skipped with why)."""
+def each_photo(files: list[Path], out: Path, skipped: list[tuple[Path, str]]) -> Iterator[tuple[Path, np.ndarray]]:
+    """Each readable photo's pixels at its own size, one at a time, for a command that writes into
+    `out`: an `out` that holds one of the photos is refused before anything is read, so no source can
+    be overwritten; a file that is not a usable image goes to `skipped` with the reason."""
     from prodgen.data.preprocess import BadImage, decode_photo
 
+    if any(file.resolve().parent == out.resolve() for file in files):
+        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
+    for file in files:
+        try:
+            yield file, decode_photo(file.read_bytes())
+        except BadImage as exc:
+            skipped.append((file, str(exc)))
+
+
+def postprocess_photos(files: list[Path], chain: str, out: Path, image_format: str = "png") -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A merchant's photos through a post-processing chain: `out/<stem>.<format>` each, the sources
+    untouched. Returns (written, skipped with why)."""
     check_format(image_format)
     steps = parse_chain(chain)
     if not steps:
         raise ProdgenError("Say which post-processing steps to run: --post denoise,autocontrast,white-bg,upscale:256 (for example).")
-    if any(file.resolve().parent == out.resolve() for file in files):
-        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
     written, skipped = [], []
-    for file in files:
-        try:
-            pixels = decode_photo(file.read_bytes())
-        except BadImage as exc:
-            skipped.append((file, str(exc)))
-            continue
+    for file, pixels in each_photo(files, out, skipped):
         target = out / (file.stem + FORMATS[image_format][0])
         write_bytes_atomic(target, encode(apply_chain(pixels, steps), image_format))
         written.append(target)

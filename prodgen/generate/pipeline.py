@@ -31,6 +31,14 @@ def shipped_models() -> list[str]:
     return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / WEIGHTS).exists()) if SHIPPED_DIR.exists() else []
 
 
+def check_sampling(n: int, truncation: float) -> None:
+    """What `sample` refuses, for callers that must refuse it before writing anything (generation jobs)."""
+    if n < 1:
+        raise ProdgenError("Ask for at least one image.")
+    if not 0 < truncation <= 1:
+        raise ProdgenError(f"Truncation psi must be in (0, 1], not {truncation}.")
+
+
 class ProductGenerator:
     def __init__(self, module: torch.nn.Module, spec: dict[str, Any], source: str):
         self.module = module.eval().requires_grad_(False)
@@ -98,10 +106,7 @@ class ProductGenerator:
     def sample(self, n: int, query: dict[str, str] | None = None, seed: int = 0, first_index: int = 0, truncation: float = 1.0) -> np.ndarray:
         """n uint8 (H, W, C) product images, images first_index .. of the seed's stream: the same seed,
         query, truncation and index give the same image, however many are asked at once."""
-        if n < 1:
-            raise ProdgenError("Ask for at least one image.")
-        if not 0 < truncation <= 1:
-            raise ProdgenError(f"Truncation psi must be in (0, 1], not {truncation}.")
+        check_sampling(n, truncation)
         return sample_images(self.forward, self.spec, self.codes_for(n, query, seed, first_index), seed, first_index, truncation)
 
     @torch.no_grad()

@@ -53,6 +53,12 @@ def block_latents(seed: int, block: int, z_dim: int) -> torch.Tensor:
     return torch.from_numpy(block_rng(seed, block, NOISE_STREAM).standard_normal((BLOCK, z_dim), dtype=np.float32))
 
 
+def image_latent(seed: int, index: int, z_dim: int) -> torch.Tensor:
+    """(1, z_dim): the latent of image `index` of the seed's stream, the row of its block that sampling uses."""
+    block, row = divmod(index, BLOCK)
+    return block_latents(seed, block, z_dim)[row : row + 1]
+
+
 def index_blocks(first_index: int, count: int) -> Iterator[tuple[int, int, int]]:
     """(block, first row, rows) for images first_index .. first_index + count - 1."""
     index, end = first_index, first_index + count
