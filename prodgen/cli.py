@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,11 +70,13 @@ def data_prepare(
     max_pixels: Annotated[int, typer.Option(help="Skip photos above this many pixels (decompression bombs).")] = 40_000_000,
     min_per_category: Annotated[int, typer.Option(help="Fail if a category keeps fewer usable photos.")] = 8,
     workers: Annotated[int | None, typer.Option(help="Decoding processes (default: all cores).")] = None,
+    background: Annotated[str, typer.Option(help="keep, or white: cut each product out (its mask) and centre it on pure white at one "
+                                                "scale, so amateur photos train like studio packshots; photos without a product found are skipped.")] = "keep",
 ) -> None:
     """Ingest a folder of product photos into a catalog (idempotent; the source is only read)."""
     width, height = parse_size(size)
     try:
-        settings = PrepSettings(width=width, height=height, channels=channels, fit=fit, min_side=min_side, max_pixels=max_pixels)
+        settings = PrepSettings(width=width, height=height, channels=channels, fit=fit, min_side=min_side, max_pixels=max_pixels, background=background)
     except ValueError as exc:
         raise ProdgenError(f"Invalid preprocessing option: {exc}") from exc
     with progress_factory("decoding photos") as start:
@@ -266,7 +269,7 @@ def mask(
     tolerance: Annotated[int, typer.Option(help="How far from the border's colour a plain background may stray (levels).")] = 24,
 ) -> None:
     """Find the product in each photo: a plain background by a flood fill from the border, anything else by GrabCut."""
-    from prodgen.edit.masks import cutout, product_mask
+    from prodgen.data.masks import cutout, product_mask
     from prodgen.generate.outputs import each_photo
     from prodgen.imaging import save_png
 
@@ -297,6 +300,8 @@ def export(
         raise ProdgenError(f"Unknown export format {export_format!r}; choose safetensors, {' or '.join(SUFFIXES)}.")
     directory = export_model(str(run), out)
     if export_format != "safetensors":
+        if json.loads((directory / "generator.json").read_text(encoding="utf-8")).get("kind") == "translator":
+            raise ProdgenError(f"{run} is a translator: it exports as safetensors (ONNX and TorchScript programs are made for product generators).")
         generator = ProductGenerator.load(directory)
         export_program(generator.module, generator.spec, export_format, directory / f"generator{SUFFIXES[export_format]}")
     console.print(f"exported to {directory}")
@@ -318,6 +323,42 @@ def photo_files(source: Path) -> list[Path]:
             raise ProdgenError(f"{stems[file.stem].name} and {file.name} would both be written as {file.stem}.png: rename one.")
         stems[file.stem] = file
     return files
+
+
+@app.command("translate")
+def translate(
+    model: Annotated[str, typer.Option(help="A pix2pix or CycleGAN model: exported folder, run folder or checkpoint.")],
+    input: Annotated[Path, typer.Option("--input", help="A drawing, edge map, grey photo or product photo, or a folder of them (never modified).")],
+    out: Annotated[Path, typer.Option(help="Folder for DIR/<stem>.png per input and translations.png (input | model input | product).")],
+    from_photo: Annotated[bool, typer.Option("--from-photo", help="The inputs are product photos: compute the model's view of each "
+                                             "(its edges, sketch, grey levels or a blanked region) as training did.")] = False,
+    hole: Annotated[str | None, typer.Option(help="Completion models: the region to fill, LEFT,TOP,WIDTH,HEIGHT as shares of the image "
+                                                 "(default: a random rectangle per photo, from --seed).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random regions of a completion model.")] = 0,
+    direction: Annotated[str | None, typer.Option(help="CycleGAN models: a-to-b (default) or b-to-a.")] = None,
+) -> None:
+    """Turn a sketch (or edges, a grey photo, a photo with a hole) into a product image with a pix2pix model,
+    or a photo of one domain into the other with a CycleGAN."""
+    from prodgen.edit.translate import Translator, parse_hole
+    from prodgen.generate.outputs import refuse_source_folder
+    from prodgen.imaging import labelled_rows, save_png, to_rgb
+
+    translator = Translator.load(model, direction)
+    chosen_hole = parse_hole(hole) if hole is not None else None
+    if chosen_hole is not None and not translator.view.random:
+        raise ProdgenError(f"--hole is for completion (inpaint) models; {model} translates {translator.view.name}.")
+    files = photo_files(input)
+    refuse_source_folder(files, out)
+    originals = np.stack([translator.read(file) for file in files])  # every input read before anything is written
+    views = translator.views_of(originals, from_photo, chosen_hole, seed)
+    products = translator.translate(views)
+    out.mkdir(parents=True, exist_ok=True)
+    for file, image in zip(files, products):
+        save_png(image, out / f"{file.stem}.png")
+    shown = views[..., :3] if views.shape[-1] >= 3 else views
+    rows = [("input", to_rgb(originals)), ("model input", to_rgb(shown)), ("translation", to_rgb(products))]
+    save_png(labelled_rows(rows if from_photo else [rows[1], rows[2]], ncols=min(len(files), 10)), out / "translations.png")
+    console.print(f"{len(files)} translation(s) ({translator.describe()}) by {translator.source} written to {out}")
 
 
 @app.command("reconstruct")
@@ -450,6 +491,95 @@ def transfer(
     for file, image in zip(files, changed):
         save_png(image, out / f"{file.stem}-{label}.png")
     console.print(f"{len(files)} product(s) decoded as {', '.join(f'{k}={v}' for k, v in target.items())}, written to {out}")
+
+
+@app.command("colourway")
+def colourway(
+    input: Annotated[Path, typer.Option(help="A photo or a folder of photos (never modified).")],
+    out: Annotated[Path, typer.Option(help="Folder for <stem>-<colour>.png, one per photo and colour, at the photo's size.")],
+    to: Annotated[list[str] | None, typer.Option(help="Target colour: a CSS name (navy, seagreen) or hex (#2e8b57, #fc0; '#' optional) "
+                                                      "(repeatable).")] = None,
+    palette: Annotated[Path | None, typer.Option(help="File of target colours: a .json file holds a JSON list of colours, any "
+                                                      "other file one colour per line.")] = None,
+    like: Annotated[Path | None, typer.Option(help="Another product's photo: take its main colour(s), found through its mask "
+                                                   "(named by hex).")] = None,
+    like_colours: Annotated[int, typer.Option(help="How many of the --like product's main colours to make.")] = 1,
+    feather: Annotated[int, typer.Option(help="Blend the new colour in over this many pixels inside the product's outline "
+                                              "(0: a hard edge; the background is never touched).")] = 0,
+    tolerance: Annotated[int, typer.Option(help="How far from the border's colour a plain background may stray (levels).")] = 24,
+) -> None:
+    """Recolour the product in each photo (its shading and texture kept, the background untouched); no training needed."""
+    from prodgen.edit.colourways import NoProductFound, colourways, target_colours
+    from prodgen.generate.outputs import each_photo
+    from prodgen.imaging import save_png
+
+    colours = target_colours(to or [], palette, like, like_colours, tolerance)
+    made = 0
+    skipped: list[tuple[Path, str]] = []
+    for file, image in each_photo(photo_files(input), out, skipped):
+        try:
+            images = colourways(image, colours, feather, tolerance)
+        except NoProductFound as exc:
+            skipped.append((file, str(exc)))
+            continue
+        for colour, recoloured in zip(colours, images):
+            save_png(recoloured, out / f"{file.stem}-{colour.label}.png")
+        made += 1
+    if not made:
+        raise ProdgenError(f"No colourway made from {input}: " + "; ".join(f"{file.name}: {why}" for file, why in skipped[:5])
+                           + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+    report_skipped(input, skipped, made)
+    console.print(f"{made * len(colours)} colourways ({', '.join(colour.label for colour in colours)}) of {made} photo(s) written to {out}"
+                  + (f", {len(skipped)} skipped" if skipped else ""))
+
+
+@app.command("stylise")
+def stylise(
+    content: Annotated[Path, typer.Option(help="The product photo (never modified).")],
+    style: Annotated[Path, typer.Option(help="The style image: a fabric, a print, a painting (never modified).")],
+    out: Annotated[Path, typer.Option(help="The stylised photo to write (.png, .jpg or .webp), at the content photo's size.")],
+    method: Annotated[str, typer.Option(help="adain (one forward pass, a trained decoder) or gatys (optimisation, slower).")] = "adain",
+    features: Annotated[str | None, typer.Option(help="Feature network: random-multiscale (default, no weights), catalog:NAME "
+                                                      "(a catalog's evaluation network) or a VGG-19 weights file (.safetensors, .pth, .pt).")] = None,
+    keep_background: Annotated[bool, typer.Option(help="Stylise only the product; every pixel outside it stays the photo's own.")] = False,
+    size: Annotated[int, typer.Option(help="Longer side, in pixels, at which the style is computed.")] = 256,
+    steps: Annotated[int, typer.Option(help="Optimisation steps of gatys.")] = 200,
+    strength: Annotated[float | None, typer.Option(help="0 (the photo) to 1 (all style); default 1 for adain, 0.8 for gatys.")] = None,
+) -> None:
+    """Draw a product photo in the style of another image (neural style transfer: Gatys et al., or AdaIN)."""
+    from prodgen.edit.style import stylise_file
+
+    stylise_file(content, style, out, method=method, features=features, size=size, steps=steps, strength=strength, keep_background=keep_background)
+    console.print(f"{method} style transfer of {content.name} after {style.name} written to {out}")
+
+
+@app.command("serve")
+def serve(
+    model: Annotated[list[str] | None, typer.Option(help="A model to serve (repeatable): shipped name, exported folder, run folder or "
+                                                        "checkpoint; NAME=PATH serves it as NAME. Default: every shipped model.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[str | None, typer.Option(help="Job database, an SQLAlchemy URL: sqlite:///FILE, or postgresql+psycopg://USER@HOST/DB "
+                                                "(psycopg installed); default: SQLite, jobs.db in --data-dir.")] = None,
+    api_key_file: Annotated[Path | None, typer.Option(help="A file holding the API key that every route but /healthz then asks for.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder for the job database and job results (default: $PRODGEN_HOME/serve).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Images that concurrent generate requests may share one forward pass with (1-256); "
+                                                "1 turns micro-batching off.")] = 256,
+    batch_window_ms: Annotated[float, typer.Option(help="How long a model's inference worker waits for more requests to share a pass.")] = 2.0,
+    backend: Annotated[str, typer.Option(help="eager, torchscript or onnx: ONNX Runtime, the fastest on CPU, by default.")] = "onnx",
+    cors_origin: Annotated[list[str] | None, typer.Option(help="Let browser pages from this origin call the API (repeatable); "
+                                                              "default: CORS off.")] = None,
+) -> None:
+    """Serve the models over HTTP: JSON endpoints under /v1/, batch jobs, /healthz, /metrics; OpenAPI at /openapi.json, docs at /docs."""
+    import uvicorn
+
+    from prodgen.serve.app import create_app
+    from prodgen.serve.settings import default_data_dir, read_api_key, serve_settings
+
+    settings = serve_settings(models=model or [], data_dir=data_dir or default_data_dir(), db_url=db, max_batch=max_batch,
+                              batch_window_ms=batch_window_ms, backend=backend, cors_origins=cors_origin or [],
+                              api_key=read_api_key(api_key_file) if api_key_file is not None else None)
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 def main_guard(command: Callable[[], object]) -> None:

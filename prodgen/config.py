@@ -35,6 +35,7 @@ class Section(BaseModel):
 class DataConfig(Section):
     catalog: str = "fashion-mnist"
     conditions: list[str] = Field(default_factory=lambda: ["category"], description="category and/or attribute columns; [] for unconditional")
+    categories: list[str] = Field(default_factory=list, description="train on these categories of the catalog only; []: all")
     pad_to: int | None = Field(32, description="pad images (with their background) to this square size, e.g. 28 -> 32; null: none")
     augment: list[Literal["translation", "color", "cutout"]] = Field(default_factory=list, description="DiffAugment policies")
 
@@ -189,15 +190,35 @@ def _mapping(tree: Any, origin: str) -> dict[str, Any]:
     return tree
 
 
+def preset_tree(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's YAML as a mapping. A preset may start from another (`base: NAME`) and change only
+    what differs: its sections are merged into the base's, key by key."""
+    origin = f"preset {name}"
+    try:
+        tree = _mapping(yaml.safe_load(read_preset(name)), origin)
+    except yaml.YAMLError as exc:
+        raise ProdgenError(f"Cannot read config {origin}: {exc}") from exc
+    base = tree.pop("base", None)
+    if base is None:
+        return tree
+    if base in seen + (name,):
+        raise ProdgenError(f"Presets {' -> '.join(seen + (name, base))} start from each other in a circle.")
+    return merged(preset_tree(base, seen + (name,)), tree)
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_config(preset_or_path: str = DEFAULT_PRESET, overrides: list[str] | None = None) -> RunConfig:
     """A preset name (see `prodgen.presets.preset_names()`) or a YAML path, then `section.key=value` overrides."""
     path = Path(preset_or_path)
     if not path.suffix:
         origin = f"preset {preset_or_path}"
-        try:
-            tree = _mapping(yaml.safe_load(read_preset(preset_or_path)), origin)
-        except yaml.YAMLError as exc:
-            raise ProdgenError(f"Cannot read config {origin}: {exc}") from exc
+        tree = preset_tree(preset_or_path)
     elif not path.exists():
         raise ProdgenError(f"Config file not found: {path}")
     else:

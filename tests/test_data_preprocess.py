@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -130,3 +131,40 @@ def test_settings_reject_impossible_values():
         PrepSettings(channels=2)
     with pytest.raises(ValueError, match="fit"):
         PrepSettings(fit="stretch")
+
+
+def floor_photo(product_box: tuple[int, int, int, int], size: tuple[int, int] = (120, 90), seed: int = 0) -> tuple[bytes, np.ndarray]:
+    """PNG bytes of a red product (top, left, bottom, right) on a light, slightly noisy floor, and the product's mask."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    pixels = np.clip(np.full((height, width, 3), 225.0) + rng.normal(0, 2, (height, width, 3)), 0, 255).astype(np.uint8)
+    top, left, bottom, right = product_box
+    pixels[top:bottom, left:right] = (180, 30, 40)
+    truth = np.zeros((height, width), bool)
+    truth[top:bottom, left:right] = True
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue(), truth
+
+
+def test_background_white_centres_each_product_on_pure_white_at_one_scale():
+    settings = PrepSettings(width=64, height=64, background="white", min_side=1)
+    extents = []
+    for box in ((10, 10, 40, 30), (30, 50, 85, 110)):  # a small product near a corner, a large one off centre
+        array, _ = preprocess_image(floor_photo(box)[0], settings)
+        product = (array < 200).any(axis=2)  # the red product, without the resampling's light fringe
+        rows, columns = np.flatnonzero(product.any(axis=1)), np.flatnonzero(product.any(axis=0))
+        extents.append(max(rows[-1] - rows[0], columns[-1] - columns[0]) + 1)
+        assert abs((rows[0] + rows[-1]) / 2 - 31.5) <= 1 and abs((columns[0] + columns[-1]) / 2 - 31.5) <= 1  # centred
+        fringe = cv2.dilate(product.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        assert (array[~fringe] == 255).all()  # the floor is gone: pure white
+    assert abs(extents[0] - extents[1]) <= 1 and extents[0] >= 64 * 0.85  # one scale: the longer side fills the frame but the margin
+
+
+def test_background_white_skips_a_photo_without_a_product_and_refuses_a_crop():
+    empty = io.BytesIO()
+    Image.fromarray(np.full((60, 60, 3), 230, np.uint8)).save(empty, format="PNG")
+    with pytest.raises(BadImage, match="no product found"):
+        preprocess_image(empty.getvalue(), PrepSettings(background="white", min_side=1))
+    with pytest.raises(ValueError, match="use fit pad"):
+        PrepSettings(background="white", fit="crop")

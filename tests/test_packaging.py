@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRESETS = tuple(sorted(path.stem for path in (REPO / "prodgen" / "configs").glob("*.yaml")))  # every preset in the source tree
 # every shipped model and feature network in the source tree, each file of it
 ASSETS = tuple(sorted(path.relative_to(REPO).as_posix() for path in (REPO / "prodgen" / "assets").rglob("*") if path.is_file()))
+STUDIO = tuple(sorted(path.relative_to(REPO).as_posix() for path in (REPO / "prodgen" / "serve" / "static").rglob("*") if path.is_file()))
 # Left out of the copy the wheel is built from: environments, caches and outputs, none of them sources.
 NOT_SOURCES = (".git", ".venv", ".hypothesis", ".pytest_cache", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", "runs", "out")
 
@@ -48,8 +49,10 @@ def test_the_wheel_carries_presets_and_assets_but_no_tests(wheel):
     expected = (
         [f"prodgen/configs/{name}.yaml" for name in PRESETS]
         + list(ASSETS)
+        + list(STUDIO)  # the web studio's page, styles and scripts
         + ["prodgen/presets.py", "prodgen/cli.py", "prodgen/train/loop.py", "prodgen/train/families/gan.py"]
     )
+    assert "prodgen/serve/static/index.html" in STUDIO
     assert "prodgen/assets/models/fmnist-cgan/generator.safetensors" in ASSETS and "prodgen/assets/features/fashion-mnist/model.safetensors" in ASSETS
     assert not [name for name in expected if name not in names]
     assert not [name for name in names if name.split("/")[0] in ("tests", "benchmarks", "configs", "docs")]

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from prodgen.data.masks import product_mask
+
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
 FIT_MODES = ("pad", "crop")
+BACKGROUNDS = ("keep", "white")
 WHITE_RGB = (255, 255, 255)
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "RGBa", "PA"})
@@ -32,12 +35,17 @@ class PrepSettings:
     fit: str = "pad"
     min_side: int = 16
     max_pixels: int = 40_000_000
+    background: str = "keep"  # white: each product cut out (its mask) and centred on pure white at one scale
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.fit not in FIT_MODES:
             raise ValueError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
+        if self.background == "white" and self.fit != "pad":
+            raise ValueError("background white centres the whole product on white: use fit pad, since a crop would cut it")
         if not (8 <= self.width <= 1024 and 8 <= self.height <= 1024):
             raise ValueError(f"size must be between 8 and 1024 px per side, got {self.width}x{self.height}")
 
@@ -104,6 +112,26 @@ def _to_rgb_or_l(image: Image.Image) -> Image.Image:
     return image
 
 
+PRODUCT_MARGIN = 0.05  # white left around a cut-out product on each side, as a share of its longer side
+MIN_PRODUCT_SHARE = 0.01  # a mask smaller than this share of the photo is no product found
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """The product cut out by its mask and placed on pure white, cropped to its bounding box plus a
+    margin, so that padding to the catalog's size centres it at one scale: a catalog of amateur photos
+    then looks like a studio's packshots. Raises BadImage when no product is found."""
+    pixels = np.asarray(image.convert("RGB"))
+    mask, _ = product_mask(pixels)
+    if mask.sum() < MIN_PRODUCT_SHARE * mask.size:
+        raise BadImage("no product found (background white: the product mask is empty)")
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+    margin = round(PRODUCT_MARGIN * max(bottom - top, right - left))
+    canvas = np.full((bottom - top + 2 * margin, right - left + 2 * margin, 3), 255, np.uint8)
+    canvas[margin : margin + bottom - top, margin : margin + right - left] = np.where(mask[top:bottom, left:right, None], pixels[top:bottom, left:right], 255)
+    return Image.fromarray(canvas).convert(image.mode)
+
+
 def _resize(image: Image.Image, settings: PrepSettings) -> Image.Image:
     size = (settings.width, settings.height)
     fill = 255 if image.mode == "L" else WHITE_RGB
@@ -118,6 +146,8 @@ def preprocess_image(data: bytes, settings: PrepSettings) -> tuple[np.ndarray, t
     original_size = image.size  # before JPEG draft mode shrinks it
     image = _decode(image, 2 * max(settings.width, settings.height))
     image = _to_rgb_or_l(image)
+    if settings.background == "white":
+        image = on_white(image)
     image = image.convert("L" if settings.channels == 1 else "RGB")
     array = np.asarray(_resize(image, settings), dtype=np.uint8)
     if array.ndim == 2:
@@ -138,7 +168,9 @@ def prepare_like_catalog(data: bytes, preprocessing: dict) -> np.ndarray:
     its size, channels and fit. A catalog of light products on black (Fashion-MNIST's standard look)
     gets the grey levels inverted, since a shop photo shows a product on white. Raises BadImage."""
     fit = preprocessing.get("fit", "pad")
+    # "black" marks Fashion-MNIST's look (inverted below); "white", a catalog of products cut out onto white
+    background = "white" if preprocessing.get("background") == "white" else "keep"
     settings = PrepSettings(width=preprocessing["width"], height=preprocessing["height"], channels=preprocessing["channels"],
-                            fit=fit if fit in FIT_MODES else "pad", min_side=1)
+                            fit=fit if fit in FIT_MODES else "pad", min_side=1, background=background)
     array, _ = preprocess_image(data, settings)
     return 255 - array if preprocessing.get("background") == "black" else array.copy()  # writable, like a catalog's

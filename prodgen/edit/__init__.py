@@ -1,1 +1,1 @@
-"""Editing product photos: masks (where the product is); colourways, style and translation at inference to come."""
+"""Editing product photos at inference: colourways, style transfer, image-to-image translation."""

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
 from prodgen.generate.photos import ProductPhotos
-from prodgen.generate.pipeline import SHIPPED_DIR, ProductGenerator, shipped_models
+from prodgen.generate.pipeline import SHIPPED_DIR, ProductGenerator, WrongKind, shipped_models
 from prodgen.models.sampling import to_model_range
 from prodgen.models.spec import build_encoder_from_spec
 from prodgen.train import checkpoint as ckpt
@@ -33,11 +33,15 @@ class NoEncoder(ProdgenError):
 
 
 def export_model(model: str | Path, directory: Path) -> Path:
-    """What `prodgen export` writes: the generator's weights and spec, and a VAE's encoder beside them."""
+    """What `prodgen export` writes: the generator's (or translator's) weights and spec, and a VAE's encoder beside them."""
     try:
         return ProductAutoencoder.load(model).export(directory)
     except NoEncoder:
         return ProductGenerator.load(model).export(directory)
+    except WrongKind:
+        from prodgen.edit.translate import Translator
+
+        return Translator.load(model).export(directory)
 
 
 class ProductAutoencoder:

@@ -97,14 +97,19 @@ def regenerate(source: Path, out: Path, model: str | None = None) -> Path:
     return target
 
 
+def refuse_source_folder(files: list[Path], out: Path) -> None:
+    """An output folder that holds one of the photos is refused before anything is read, so no source can be overwritten."""
+    if any(file.resolve().parent == out.resolve() for file in files):
+        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
+
+
 def each_photo(files: list[Path], out: Path, skipped: list[tuple[Path, str]]) -> Iterator[tuple[Path, np.ndarray]]:
     """Each readable photo's pixels at its own size, one at a time, for a command that writes into
     `out`: an `out` that holds one of the photos is refused before anything is read, so no source can
     be overwritten; a file that is not a usable image goes to `skipped` with the reason."""
     from prodgen.data.preprocess import BadImage, decode_photo
 
-    if any(file.resolve().parent == out.resolve() for file in files):
-        raise ProdgenError(f"{out} holds the photos themselves: choose another output folder, so no source can be overwritten.")
+    refuse_source_folder(files, out)
     for file in files:
         try:
             yield file, decode_photo(file.read_bytes())

@@ -34,7 +34,7 @@ def preprocessing_of(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class ProductPhotos:
-    def __init__(self, spec: dict[str, Any], conditions: Conditions):
+    def __init__(self, spec: dict[str, Any], conditions: Conditions | None):
         self.spec, self.conditions = spec, conditions
         self._preprocessing: dict[str, Any] | None = None
         self._classifier = None

@@ -39,6 +39,36 @@ def check_sampling(n: int, truncation: float) -> None:
         raise ProdgenError(f"Truncation psi must be in (0, 1], not {truncation}.")
 
 
+class WrongKind(ProdgenError):
+    """A model of another kind than the command needs (a translator where a generator is wanted, or the reverse)."""
+
+
+def read_network(model: str | Path) -> tuple[dict[str, torch.Tensor], str, dict[str, Any], str]:
+    """The exported network of any model: (tensors, the prefix of its weights among them, its spec, where
+    it was found). A shipped model name, an exported folder, a run folder (its best checkpoint) or a checkpoint."""
+    path = Path(model)
+    if not path.exists() and str(model) in shipped_models():
+        path = SHIPPED_DIR / str(model)
+    if (path / WEIGHTS).exists():
+        return load_file(str(path / WEIGHTS)), "", json.loads((path / SPEC).read_text(encoding="utf-8")), str(path)
+    if path.is_dir() and ckpt.list_checkpoints(path):
+        path = ckpt.best_checkpoint(path) or ckpt.latest_checkpoint(path)
+    if (path / ckpt.STATE).exists():
+        checkpoint = ckpt.read_checkpoint(path)
+        return checkpoint.tensors, checkpoint.state.get("export_network", "G_ema") + ".", checkpoint.state["generator"], str(path)
+    shipped = ", ".join(shipped_models()) or "none"
+    raise ProdgenError(f"No model at {model!r}: give a shipped model name ({shipped}), an exported folder, a run folder or a checkpoint.")
+
+
+def save_network(tensors: dict[str, torch.Tensor], spec: dict[str, Any], directory: Path) -> Path:
+    """Weights (safetensors) and spec (JSON): the folder `read_network` loads."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / WEIGHTS) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    write_json_atomic(directory / SPEC, spec)
+    return directory
+
+
 class ProductGenerator:
     def __init__(self, module: torch.nn.Module, spec: dict[str, Any], source: str):
         self.module = module.eval().requires_grad_(False)
@@ -62,20 +92,11 @@ class ProductGenerator:
 
     @classmethod
     def load(cls, model: str | Path) -> ProductGenerator:
-        path = Path(model)
-        if not path.exists() and str(model) in shipped_models():
-            path = SHIPPED_DIR / str(model)
-        if (path / WEIGHTS).exists():
-            spec = json.loads((path / SPEC).read_text(encoding="utf-8"))
-            return cls._from_tensors(load_file(str(path / WEIGHTS)), "", spec, str(path))
-        if path.is_dir() and ckpt.list_checkpoints(path):
-            path = ckpt.best_checkpoint(path) or ckpt.latest_checkpoint(path)
-        if (path / ckpt.STATE).exists():
-            checkpoint = ckpt.read_checkpoint(path)
-            network = checkpoint.state.get("export_network", "G_ema")
-            return cls._from_tensors(checkpoint.tensors, f"{network}.", checkpoint.state["generator"], str(path))
-        shipped = ", ".join(shipped_models()) or "none"
-        raise ProdgenError(f"No generator at {model!r}: give a shipped model name ({shipped}), an exported folder, a run folder or a checkpoint.")
+        tensors, prefix, spec, source = read_network(model)
+        if spec.get("kind") == "translator":
+            family = "cyclegan" if spec.get("directions") else "pix2pix"
+            raise WrongKind(f"{model} is an image-to-image translator (family {family}): use `prodgen translate`, not a command that samples new products.")
+        return cls._from_tensors(tensors, prefix, spec, source)
 
     @classmethod
     def _from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, spec: dict[str, Any], source: str) -> ProductGenerator:
@@ -117,10 +138,7 @@ class ProductGenerator:
 
     def export(self, directory: Path, card: dict[str, Any] | None = None) -> Path:
         """Weights (safetensors) and spec (JSON) alone: what serving and sharing need."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / WEIGHTS) as tmp:
-            save_file({k: v.contiguous() for k, v in self.module.state_dict().items()}, str(tmp))
-        write_json_atomic(directory / SPEC, self.spec)
+        save_network(self.module.state_dict(), self.spec, directory)
         if card is not None:
             write_json_atomic(directory / "model_card.json", card)
         return directory

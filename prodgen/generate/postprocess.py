@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from prodgen.edit.masks import background_colour, plain_background_mask
+from prodgen.data.masks import background_colour, plain_background_mask
 from prodgen.errors import ProdgenError
 
 WHITE = 255

@@ -19,7 +19,7 @@ from prodgen.metrics.samples import SampleFn, validate_samples
 
 # Cheap enough to run every few thousand training steps.
 VALIDATION_METRICS = ("fid", "kid", "pr", "dc")
-REPORT_METRICS = ("fid", "kid", "pr", "dc", "class_consistency", "histogram", "per_category", "memorisation", "cas")
+REPORT_METRICS = ("fid", "kid", "pr", "dc", "swd", "spectral", "class_consistency", "histogram", "per_category", "memorisation", "cas")
 REFERENCE_SPLITS = ("val", "test")
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from prodgen.errors import ProdgenError
 from prodgen.metrics.classification import class_consistency, classification_accuracy_score, histogram_summary
 from prodgen.metrics.fid import fid_from_features
+from prodgen.metrics.image_statistics import laplacian_swd, spectral_distance
 from prodgen.metrics.kid import kernel_distance
 from prodgen.metrics.memorisation import copy_threshold, memorisation
 from prodgen.metrics.prdc import (
@@ -117,6 +118,18 @@ def get_metric(name: str) -> MetricSpec:
 @register_metric("fid", "Fréchet distance between Gaussian fits of features (lower is better)")
 def _fid(ctx: MetricContext) -> MetricResult:
     return MetricResult({"fid": fid_from_features(ctx.reference.features, ctx.samples.features)})
+
+
+@register_metric("swd", "Sliced Wasserstein distance on Laplacian-pyramid patches, x1000, mean over levels (Karras et al. 2018; no learned network)")
+def _swd(ctx: MetricContext) -> MetricResult:
+    result = laplacian_swd(ctx.samples.images, ctx.reference.images, ctx.seed)
+    return MetricResult({"swd": result["swd"]}, {"levels": result["levels"]})
+
+
+@register_metric("spectral", "Mean |log10| difference of azimuthally averaged power spectra (Durall et al. 2020): 0 when they match")
+def _spectral(ctx: MetricContext) -> MetricResult:
+    result = spectral_distance(ctx.samples.images, ctx.reference.images)
+    return MetricResult({"spectral": result.pop("spectral")}, result)
 
 
 @register_metric("kid", "Kernel distance, unbiased MMD^2 with cubic kernel, mean and std over subsets (lower is better)")

@@ -1,4 +1,4 @@
-"""Generators, discriminators and encoders registered by name, so configs choose them with a string."""
+"""Generators, discriminators, encoders and image-to-image translators registered by name, so configs choose them with a string."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from prodgen.errors import ProdgenError
 GENERATORS: dict[str, type[nn.Module]] = {}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {}
 ENCODERS: dict[str, type[nn.Module]] = {}
+TRANSLATORS: dict[str, type[nn.Module]] = {}
 
 
 def _registrar(table: dict[str, type[nn.Module]]) -> Callable[[str], Callable[[type[nn.Module]], type[nn.Module]]]:
@@ -28,6 +29,7 @@ def _registrar(table: dict[str, type[nn.Module]]) -> Callable[[str], Callable[[t
 register_generator = _registrar(GENERATORS)
 register_discriminator = _registrar(DISCRIMINATORS)
 register_encoder = _registrar(ENCODERS)
+register_translator = _registrar(TRANSLATORS)
 
 
 def _build(table: dict[str, type[nn.Module]], kind: str, name: str, **kwargs: Any) -> nn.Module:
@@ -46,3 +48,7 @@ def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
 
 def build_encoder(name: str, **kwargs: Any) -> nn.Module:
     return _build(ENCODERS, "encoder", name, **kwargs)
+
+
+def build_translator(name: str, **kwargs: Any) -> nn.Module:
+    return _build(TRANSLATORS, "translator", name, **kwargs)

@@ -30,6 +30,17 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+@torch.no_grad()
+def translate_images(network: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device | None = None,
+                     batch_size: int = 256) -> np.ndarray:
+    """uint8 NHWC images (or a translator's views) through an image-to-image network, batch by batch, to uint8 NHWC."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = to_model_range(torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])), None, 0.0)
+        out.append(to_uint8(network(batch if device is None else batch.to(device))))
+    return np.concatenate(out)
+
+
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Undo `data.pad_to`: generated images come back at the catalog's size."""
     top, left = (x.shape[2] - height) // 2, (x.shape[3] - width) // 2

@@ -42,6 +42,12 @@ class TrainingData:
     def __init__(self, catalog: Catalog, config: DataConfig, split: str = "train"):
         self.catalog = catalog
         self.rows = catalog.split_indices(split)
+        if config.categories:
+            unknown = sorted(set(config.categories) - set(catalog.categories))
+            if unknown:
+                raise ProdgenError(f"data.categories: {', '.join(unknown)} not in catalog {catalog.name!r}; its categories: {', '.join(catalog.categories)}.")
+            chosen = [catalog.categories.index(name) for name in config.categories]
+            self.rows = self.rows[np.isin(catalog.labels[self.rows], chosen)]
         self.images = catalog.images
         self.conditions, codes = catalog_conditions(catalog, config.conditions)
         self.codes = torch.from_numpy(codes[self.rows])

@@ -106,6 +106,11 @@ class Family:
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def build_state(self) -> dict[str, nn.Module]:
+        """Modules that hold training state other than weights (an image pool, as buffers): checkpointed
+        and restored with the networks, never trained, averaged or wrapped for DDP."""
+        return {}
+
     def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:
         """One training step; may read several batches and step several optimisers (through `apply`)."""
         raise NotImplementedError

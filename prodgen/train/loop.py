@@ -92,6 +92,7 @@ def build_networks(family: Family, init_from: Path | None = None, say=print) -> 
     family.parallel = {name: distributed.wrap(net, env, family.find_unused_parameters(name)) for name, net in family.nets.items()}
     for copy_name, source in family.ema.items():
         family.nets[copy_name] = copy.deepcopy(family.nets[source]).eval().requires_grad_(False)
+    family.nets.update({name: module.to(env.device) for name, module in family.build_state().items()})
     family.optimizers = family.build_optimizers()
 
 

@@ -28,17 +28,22 @@ class SampleValidator:
     category_column: int | None
 
 
-def sample_validator(config: RunConfig, data: TrainingData, catalog: Catalog, say: Callable[[str], None]) -> SampleValidator:
-    """A catalog without a feature network gets one trained now."""
-    from prodgen.metrics.evaluate import Evaluator
+def catalog_feature_network(catalog: Catalog, seed: int, say: Callable[[str], None]):
+    """The catalog's feature network; a catalog without one gets one trained now."""
     from prodgen.metrics.features import fit_feature_network, load_feature_network
 
-    seed = config.train.seed
     try:
-        network = load_feature_network(catalog.name)
+        return load_feature_network(catalog.name)
     except ProdgenError:
         say(f"no feature network for {catalog.name!r} yet: training one for validation scores (prodgen eval fit-features)")
-        network = fit_feature_network(catalog, seed=seed)
+        return fit_feature_network(catalog, seed=seed)
+
+
+def sample_validator(config: RunConfig, data: TrainingData, catalog: Catalog, say: Callable[[str], None]) -> SampleValidator:
+    from prodgen.metrics.evaluate import Evaluator
+
+    seed = config.train.seed
+    network = catalog_feature_network(catalog, seed, say)
     codes = data.codes[torch.randint(len(data.codes), (config.eval.samples,), generator=torch.Generator().manual_seed(seed))]
     column = data.conditions.names.index("category") if "category" in data.conditions.names else None
     return SampleValidator(Evaluator(catalog, reference_split="val", feature_net=network, seed=seed), codes, column)
