@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import typer
+import yaml
 
 from prodgen.data import load_catalog
 from prodgen.data.catalog import read_rows
@@ -65,6 +66,12 @@ def score(run_dirs: list[Path], split: str = "test", threads: int = 1) -> None:
               f"{ {k: round(v, 4) for k, v in summary['floors'].items() if isinstance(v, float)} }")
 
 
+def run_label(run_dir: Path) -> str:
+    """The preset's name, and its loss weights: runs of one preset differ by them."""
+    loss = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))["loss"]
+    return f"{run_dir.name.split('-', 1)[1]}\nL1 {loss['l1_weight']:g}, adv. {loss['adversarial_weight']:g}"
+
+
 @app.command()
 def pictures(run_dirs: list[Path], out: Path = typer.Option(...), split: str = "test", count: int = 10, seed: int = 0) -> None:
     """Rows: the model input, each run's translation, the real product; `count` random products of the split."""
@@ -73,7 +80,7 @@ def pictures(run_dirs: list[Path], out: Path = typer.Option(...), split: str = "
     chosen = np.sort(np.random.default_rng(seed).choice(len(products), size=min(count, len(products)), replace=False))
     shown = views[chosen][..., :3] if views.shape[-1] >= 3 else views[chosen]
     rows = [("input", to_rgb(shown))]
-    rows += [(run_dir.name.split("-", 1)[1], to_rgb(translator.translate(views[chosen]))) for run_dir, translator in zip(run_dirs, translators)]
+    rows += [(run_label(run_dir), to_rgb(translator.translate(views[chosen]))) for run_dir, translator in zip(run_dirs, translators)]
     rows.append(("real product", to_rgb(products[chosen])))
     save_png(labelled_rows(rows, ncols=len(chosen), label_width=180), out)
     print(f"wrote {out}")

@@ -162,7 +162,7 @@ def test_pix2pix_config_mistakes_are_named(overrides, message):
 
 def test_a_preset_starts_from_its_base_and_changes_only_what_it_says():
     base, baseline = load_config("pix2pix-edges-64").flat(), load_config("pix2pix-edges-64-l1").flat()
-    assert {k for k in base if base[k] != baseline[k]} == {"name", "loss.adversarial_weight"}
+    assert {k for k in base if base[k] != baseline[k]} == {"name", "loss.l1_weight", "loss.adversarial_weight"}
     large = load_config("pix2pix-sketch-128").flat()
     assert large["model.view"] == "sketch" and large["data.catalog"] == "clothing-128" and large["model.g_width"] == 64
 
