@@ -21,7 +21,7 @@ import typer
 import yaml
 
 from prodgen.data import load_catalog
-from prodgen.data.catalog import read_rows
+from prodgen.data.catalog import Catalog, read_rows
 from prodgen.data.views import RANDOM_DRAWS
 from prodgen.edit.translate import Translator
 from prodgen.fileio import write_json_atomic
@@ -35,14 +35,14 @@ TEST_VIEW_SEED = 4321  # the holes of random views on test products (fixed, so e
 app = typer.Typer(no_args_is_help=True)
 
 
-def test_pairs(translator: Translator, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(products, their views, categories) of a split of the model's catalog."""
+def test_pairs(translator: Translator, split: str) -> tuple[Catalog, np.ndarray, np.ndarray, np.ndarray]:
+    """The model's catalog, and the products of one of its splits, their views and categories."""
     catalog = load_catalog(translator.spec["catalog"])
     rows = catalog.split_indices(split)
     products = read_rows(catalog.images, rows)
     uniforms = np.random.default_rng(TEST_VIEW_SEED).random((len(products), RANDOM_DRAWS))
     views = translator.view.make(products, uniforms if translator.view.random else None)
-    return products, views, catalog.labels[rows]
+    return catalog, products, views, catalog.labels[rows]
 
 
 @app.command()
@@ -50,9 +50,8 @@ def score(run_dirs: list[Path], split: str = "test", threads: int = 1) -> None:
     torch.set_num_threads(threads)
     for run_dir in run_dirs:
         translator = Translator.load(run_dir)
-        products, views, labels = test_pairs(translator, split)
+        catalog, products, views, labels = test_pairs(translator, split)
         translated = translator.translate(views)
-        catalog = load_catalog(translator.spec["catalog"])
         result = Evaluator(catalog, reference_split=split).evaluate(translated, labels, metrics=["fid", "kid", "swd", "spectral", "class_consistency"])
         summary = {
             "run": str(run_dir), "checkpoint": translator.source, "split": split, "pairs": len(products),
@@ -76,7 +75,7 @@ def run_label(run_dir: Path) -> str:
 def pictures(run_dirs: list[Path], out: Path = typer.Option(...), split: str = "test", count: int = 10, seed: int = 0) -> None:
     """Rows: the model input, each run's translation, the real product; `count` random products of the split."""
     translators = [Translator.load(run_dir) for run_dir in run_dirs]
-    products, views, _ = test_pairs(translators[0], split)
+    _, products, views, _ = test_pairs(translators[0], split)
     chosen = np.sort(np.random.default_rng(seed).choice(len(products), size=min(count, len(products)), replace=False))
     shown = views[chosen][..., :3] if views.shape[-1] >= 3 else views[chosen]
     rows = [("input", to_rgb(shown))]

@@ -389,7 +389,6 @@ def colours_like(path: Path, count: int = 1, tolerance: int = 24) -> list[Colour
     """The main colours of the product in another photo, labelled by their hex codes."""
     if count < 1:
         raise ProdgenError(f"Ask for at least one colour of the --like photo, not {count}.")
-    from prodgen.data.masks import product_mask
     from prodgen.data.preprocess import BadImage, decode_photo
 
     try:
@@ -397,10 +396,24 @@ def colours_like(path: Path, count: int = 1, tolerance: int = 24) -> list[Colour
     except (OSError, BadImage) as exc:
         raise ProdgenError(f"Cannot read the --like photo {path}: {exc}") from exc
     try:
-        colours = dominant_colours(image, product_mask(image, tolerance)[0], count)
+        return product_colours(image, count, tolerance)
     except NoProductFound as exc:
         raise ProdgenError(f"--like photo {path}: {exc}") from exc
-    return [Colour(label="{:02x}{:02x}{:02x}".format(*rgb), rgb=rgb) for rgb in colours]
+
+
+def product_colours(image: np.ndarray, count: int, tolerance: int = 24) -> list[Colour]:
+    """The main colours of the product in a photo, labelled by their hex codes. Raises NoProductFound."""
+    from prodgen.data.masks import product_mask
+
+    return [Colour(label="{:02x}{:02x}{:02x}".format(*rgb), rgb=rgb) for rgb in dominant_colours(image, product_mask(image, tolerance)[0], count)]
+
+
+def distinct_colours(colours: list[Colour]) -> list[Colour]:
+    """One colour per output name, ignoring letter case (the first kept), as the files are named."""
+    unique: dict[str, Colour] = {}
+    for colour in colours:
+        unique.setdefault(colour.label.lower(), colour)
+    return list(unique.values())
 
 
 def target_colours(names: list[str], palette: Path | None = None, like: Path | None = None, like_count: int = 1,
@@ -414,10 +427,7 @@ def target_colours(names: list[str], palette: Path | None = None, like: Path | N
         colours += colours_like(like, like_count, tolerance)
     if not colours:
         raise ProdgenError("Say which colours to make: --to COLOUR (repeatable), --palette FILE or --like PHOTO.")
-    unique: dict[str, Colour] = {}
-    for colour in colours:
-        unique.setdefault(colour.label.lower(), colour)
-    return list(unique.values())
+    return distinct_colours(colours)
 
 
 def colourways(image: np.ndarray, colours: list[Colour], feather: int = 0, tolerance: int = 24) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from prodgen.data.masks import cutout, product_mask
 from prodgen.data.preprocess import BadImage, decode_photo
-from prodgen.edit.colourways import Colour, NoProductFound, colourways, dominant_colours, parse_colour
+from prodgen.edit.colourways import NoProductFound, colourways, distinct_colours, parse_colour, product_colours
 from prodgen.edit.style import DEFAULT_SIZE, DEFAULT_STRENGTH, stylise
 from prodgen.edit.translate import parse_hole
 from prodgen.errors import ProdgenError
@@ -238,28 +238,20 @@ def colourway(photo: UploadFile = File(description="A product photo, at most 10 
     image = decoded_photo(photo, "photo")
     colours = [parse_colour(text) for text in colour]
     if like is not None:
-        colours += main_colours(decoded_photo(like, "like"), like_colours, tolerance)
+        try:
+            colours += product_colours(decoded_photo(like, "like"), like_colours, tolerance)
+        except NoProductFound as exc:
+            raise ProdgenError(f"like: {exc}.") from None
     if not colours:
         raise ProdgenError("Say which colours to make: colour (a CSS name or hex, repeatable) or a like photo.")
-    unique: dict[str, Colour] = {}
-    for target in colours:  # one per name, ignoring letter case, as `prodgen colourway` names its files
-        unique.setdefault(target.label.lower(), target)
+    unique = distinct_colours(colours)  # as `prodgen colourway` names its files
     check_colourways(len(unique), *image.shape[:2])
     try:
-        made = colourways(image, list(unique.values()), feather, tolerance)
+        made = colourways(image, unique, feather, tolerance)
     except NoProductFound as exc:
         raise ProdgenError(f"photo: {exc}; a lower tolerance takes fewer pixels for background.") from None
     return ColourwayResponse(colourways=[Colourway(**png(recoloured).model_dump(), colour=target.label, rgb="#{:02x}{:02x}{:02x}".format(*target.rgb))
-                                        for target, recoloured in zip(unique.values(), made)])
-
-
-def main_colours(image: np.ndarray, count: int, tolerance: int) -> list[Colour]:
-    """The `like` photo's main colours, labelled by hex as `prodgen colourway --like` labels them (the upload stays in memory)."""
-    try:
-        found = dominant_colours(image, product_mask(image, tolerance)[0], count)
-    except NoProductFound as exc:
-        raise ProdgenError(f"like: {exc}.") from None
-    return [Colour(label="{:02x}{:02x}{:02x}".format(*rgb), rgb=rgb) for rgb in found]
+                                        for target, recoloured in zip(unique, made)])
 
 
 @v1.post("/stylise", response_model=StyliseResult, responses=UPLOAD_ERRORS)
