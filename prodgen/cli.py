@@ -569,6 +569,8 @@ def serve(
     backend: Annotated[str, typer.Option(help="eager, torchscript or onnx: ONNX Runtime, the fastest on CPU, by default.")] = "onnx",
     cors_origin: Annotated[list[str] | None, typer.Option(help="Let browser pages from this origin call the API (repeatable); "
                                                               "default: CORS off.")] = None,
+    job_lease: Annotated[float | None, typer.Option(help="Seconds a running job's lease lasts unrenewed (default 30): after a server stops, "
+                                                         "its job is taken up again by a server sharing the database once the lease has expired.")] = None,
 ) -> None:
     """Serve the models over HTTP: JSON endpoints under /v1/, batch jobs, /healthz, /metrics; OpenAPI at /openapi.json, docs at /docs."""
     import uvicorn
@@ -578,7 +580,8 @@ def serve(
 
     settings = serve_settings(models=model or [], data_dir=data_dir or default_data_dir(), db_url=db, max_batch=max_batch,
                               batch_window_ms=batch_window_ms, backend=backend, cors_origins=cors_origin or [],
-                              api_key=read_api_key(api_key_file) if api_key_file is not None else None)
+                              api_key=read_api_key(api_key_file) if api_key_file is not None else None,
+                              **({"job_lease_s": job_lease} if job_lease is not None else {}))
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

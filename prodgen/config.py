@@ -38,6 +38,18 @@ class DataConfig(Section):
     categories: list[str] = Field(default_factory=list, description="train on these categories of the catalog only; []: all")
     pad_to: int | None = Field(32, description="pad images (with their background) to this square size, e.g. 28 -> 32; null: none")
     augment: list[Literal["translation", "color", "cutout"]] = Field(default_factory=list, description="DiffAugment policies")
+    ada_target: float | None = Field(
+        None, gt=0.0, lt=1.0, description="ADA: apply each augment policy with a probability p tuned so that E[sign(D(real))] stays near this (0.6 in the paper); null: always apply them"
+    )
+    ada_images: int = Field(100_000, ge=1, description="ADA: real images over which p can rise from 0 to 1 (the paper's 500k assumes GPU-sized runs)")
+
+    @model_validator(mode="after")
+    def _ada_needs_policies(self) -> DataConfig:
+        if self.ada_target is not None and not self.augment:
+            raise ValueError("data.ada_target tunes how often the data.augment policies apply, and data.augment is empty")
+        if self.ada_target is None and self.ada_images != DataConfig.model_fields["ada_images"].default:
+            raise ValueError("data.ada_images paces ADA, which is off (data.ada_target is null)")
+        return self
 
 
 class TrainConfig(Section):

@@ -32,7 +32,7 @@ def test_every_preset_loads():
         (["loss.gp_weight=5"], r"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not bce"),
         (["train.lr_schedule=constant", "train.decay_from=0.3"], r"decay_from=0.3 only applies to lr_schedule: linear"),
         (["eval.metric=mse"], r"eval.metric: a GAN is validated by fid or kid, not 'mse'"),
-        (["model.generator=stylegan9"], r"model.generator: unknown generator 'stylegan9'; registered: dcgan, resnet"),
+        (["model.generator=stylegan9"], r"model.generator: unknown generator 'stylegan9'; registered: dcgan, lightweight, resnet"),
         (["family=diffusion"], r"Unknown model family 'diffusion'; registered: .*gan"),
         (["train.lr_g=-1"], "train.lr_g"),
         (["model.colour=red"], "model.colour"),

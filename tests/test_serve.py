@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -330,6 +331,19 @@ def test_the_batcher_gives_each_caller_its_own_images_bit_for_bit(cgan):
         assert np.array_equal(images, cgan.sample(count, query, seed=seed, first_index=first_index, truncation=truncation))
     assert sum(requests for requests, _ in passes) == 16 and max(requests for requests, _ in passes) > 1  # passes were shared
     assert all(images <= 64 for _, images in passes)
+
+
+def test_a_sequential_client_does_not_wait_for_the_collection_window(cgan):
+    worker = InferenceWorker(cgan, max_batch=64, window_s=30.0)  # waiting it even once would show
+    try:
+        worker.submit(cgan.codes_for(1, {"category": "Bag"}, 0), seed=0, first_index=0, truncation=1.0).result(timeout=60)  # warm
+        started = time.monotonic()
+        for seed in range(1, 4):  # one request at a time, as a sequential client sends them
+            images = worker.submit(cgan.codes_for(1, {"category": "Bag"}, seed), seed=seed, first_index=0, truncation=1.0).result(timeout=60)
+            assert np.array_equal(images, cgan.sample(1, {"category": "Bag"}, seed=seed))
+        assert time.monotonic() - started < 30.0  # three requests within one window: none of them waited for it
+    finally:
+        worker.stop()
 
 
 def test_max_batch_1_turns_sharing_off(cgan):

@@ -20,12 +20,12 @@ import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from prodgen.generate.jobs import Job, Row, run_job
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.serve.app import create_app
-from prodgen.serve.jobs import MAX_ATTEMPTS, JobRecord, JobStore
+from prodgen.serve.jobs import MAX_ATTEMPTS, JobRecord, JobRunner, JobStore
 from prodgen.serve.settings import ServeSettings
 
 from .conftest import invoke
@@ -36,6 +36,23 @@ PLAN = "category,count,seed\nBag,3,7\nDress,2,\n"
 
 def settings(data_dir: Path, **options) -> ServeSettings:
     return ServeSettings(models=["fmnist-cgan"], backend="eager", data_dir=data_dir, **options)
+
+
+# PostgreSQL runs where a database is given (e.g. PRODGEN_TEST_POSTGRES_URL=postgresql+psycopg://USER@HOST:PORT/DB,
+# psycopg installed); its job table is dropped before each test.
+POSTGRES_URL = os.environ.get("PRODGEN_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return settings(tmp_path).database_url
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL: set PRODGEN_TEST_POSTGRES_URL to a database these tests may empty")
+    store = JobStore(POSTGRES_URL)
+    JobRecord.__table__.drop(store.engine)
+    store.close()
+    return POSTGRES_URL
 
 
 def wait_for(client, job_id: str, states=("done", "failed"), timeout: float = 120) -> dict:
@@ -119,13 +136,13 @@ def test_a_job_that_fails_leaves_no_file_and_says_why(tmp_path):
     assert not (tmp_path / "jobs" / record.id).exists()
 
 
-def test_a_finished_job_survives_an_app_restart(tmp_path):
-    with TestClient(create_app(settings(tmp_path))) as client:
+def test_a_finished_job_survives_an_app_restart(tmp_path, database_url):
+    with TestClient(create_app(settings(tmp_path, db_url=database_url))) as client:
         job_id = client.post("/v1/jobs", json={"model": "fmnist-cgan", "rows": [{"category": "Bag", "count": 4}]}).json()["id"]
         first = wait_for(client, job_id)
         zipped = client.get(f"/v1/jobs/{job_id}/result").content
-    assert (tmp_path / "jobs.db").is_file()
-    with TestClient(create_app(settings(tmp_path))) as client:
+    assert JobStore(database_url).get(job_id).state == "done"
+    with TestClient(create_app(settings(tmp_path, db_url=database_url))) as client:
         assert client.get(f"/v1/jobs/{job_id}").json() == first
         assert client.get(f"/v1/jobs/{job_id}/result").content == zipped
 
@@ -148,12 +165,12 @@ def test_a_job_stopped_by_a_shutdown_resumes_after_the_restart_without_redoing_i
     assert len(members["manifest.jsonl"].decode().splitlines()) == 256 * 4
 
 
-def test_an_interrupted_job_resumes_at_start_up_or_fails_after_max_attempts(tmp_path):
-    store = JobStore(settings(tmp_path).database_url)
+def test_an_interrupted_job_resumes_when_its_lease_expires_or_fails_after_max_attempts(tmp_path):
+    store = JobStore(settings(tmp_path).database_url, lease_seconds=0.5)
     generator = ProductGenerator.load("fmnist-cgan")
     job = Job(model="fmnist-cgan", rows=[Row({"category": "Coat"}, 3, 2), Row({"category": "Bag"}, 2, 5)], backend="eager")
     resumable, given_up = store.add("fmnist-cgan", job), store.add("fmnist-cgan", job)
-    assert store.claim().id == resumable.id  # the oldest first
+    assert store.claim("stopped-server").id == resumable.id  # the oldest first; its lease is never renewed
     # the server "dies" with the first row's units made: the runner's own files for them exist
     run_job(generator, Job(model="fmnist-cgan", rows=job.rows[:1], backend="eager"), tmp_path / "jobs" / resumable.id)
     first_row = (tmp_path / "jobs" / resumable.id / "Coat-2-0000.png").stat().st_mtime_ns
@@ -170,8 +187,49 @@ def test_an_interrupted_job_resumes_at_start_up_or_fails_after_max_attempts(tmp_
     assert failed["state"] == "failed" and f"{MAX_ATTEMPTS} times" in failed["error"]
 
 
-def test_two_runners_never_claim_the_same_job(tmp_path):
-    url = settings(tmp_path).database_url
+def test_a_lease_keeps_a_running_job_from_other_runners_until_it_expires(database_url):
+    first, second = JobStore(database_url, lease_seconds=0.4), JobStore(database_url, lease_seconds=60)
+    job = first.add("fmnist-cgan", Job(model="fmnist-cgan", rows=[Row({"category": "Bag"}, 2, 0)], backend="eager"))
+    assert first.claim("a").id == job.id
+    assert second.claim("b") is None  # running under a live lease
+    time.sleep(0.25)
+    assert first.renew(job.id, "a") and second.claim("b") is None  # renewed in time
+    time.sleep(0.5)
+    taken = second.claim("b")  # "a" stopped renewing: "b" takes the job over
+    assert (taken.id, taken.runner, taken.attempts) == (job.id, "b", 2)
+    assert not first.renew(job.id, "a") and not first.set_done_count(job.id, "a", 1)  # "a" learns it lost the job
+    first.finish(job.id, "a")
+    assert first.get(job.id).state == "running"  # a runner without the lease cannot end the job
+    second.finish(job.id, "b")
+    assert first.get(job.id).state == "done"
+
+
+def test_a_runner_that_lost_its_lease_stops_and_leaves_the_job_to_its_new_owner(tmp_path, monkeypatch):
+    store = JobStore(settings(tmp_path).database_url)
+    job = store.add("fmnist-cgan", Job(model="fmnist-cgan", rows=[Row({"category": "Bag"}, 256 * 3, 0)], backend="eager"))
+    runner = JobRunner(store, tmp_path / "jobs", model_source=lambda name: name)
+    claimed = store.claim(runner.name)
+    with store.sessions.begin() as session:  # another server takes the job over while this runner works on it
+        session.execute(update(JobRecord).where(JobRecord.id == job.id).values(runner="other", attempts=2))
+    runner._run_one(claimed)
+    record = store.get(job.id)
+    assert (record.state, record.runner, record.attempts, record.done) == ("running", "other", 2, 0)  # untouched by the old runner
+    assert len(list((tmp_path / "jobs" / job.id).glob("*.png"))) == 256  # it stopped after its first unit
+
+
+def test_a_job_table_of_an_earlier_prodgen_gets_the_lease_columns(database_url):
+    url = database_url
+    JobStore(url).close()
+    with JobStore(url).engine.begin() as connection:  # the table as it was before leases: without their columns
+        connection.execute(text("ALTER TABLE prodgen_jobs DROP COLUMN lease_until"))
+        connection.execute(text("ALTER TABLE prodgen_jobs DROP COLUMN runner"))
+    store = JobStore(url)
+    job = store.add("fmnist-cgan", Job(model="fmnist-cgan", rows=[Row({"category": "Bag"}, 1, 0)], backend="eager"))
+    assert store.claim("a").runner == "a" and store.get(job.id).lease_until is not None
+
+
+def test_two_runners_never_claim_the_same_job(database_url):
+    url = database_url
     stores = [JobStore(url) for _ in range(4)]
     added = {stores[0].add("fmnist-cgan", Job(model="fmnist-cgan", rows=[Row({}, 1, k)])).id for k in range(5)}
     claims: list[str] = []
@@ -179,7 +237,7 @@ def test_two_runners_never_claim_the_same_job(tmp_path):
 
     def claim_all(store: JobStore) -> None:
         barrier.wait()
-        while (record := store.claim()) is not None:
+        while (record := store.claim(f"runner-{id(store)}")) is not None:
             claims.append(record.id)
 
     threads = [threading.Thread(target=claim_all, args=(stores[k % 4],)) for k in range(8)]
@@ -200,7 +258,7 @@ def free_port() -> int:
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "prodgen.cli", "serve", "--model", "fmnist-cgan", "--backend", "eager", "--port", str(port), "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "prodgen.cli", "serve", "--model", "fmnist-cgan", "--backend", "eager", "--port", str(port), "--data-dir", str(data_dir), "--job-lease", "2"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from prodgen.metrics.inception import check_inception_weights
 from prodgen.metrics.registry import EvalOptions, get_metric, list_metrics
 from prodgen.metrics.report import metric_label
 from prodgen.metrics.samples import load_samples, validate_samples
+from prodgen.metrics.self_supervised import DEFAULT_PRETRAIN_EPOCHS, DEFAULT_TEMPERATURE, PRETRAIN_METHODS
 
 eval_app = typer.Typer(help="Evaluate generated product images against a catalog.", no_args_is_help=True)
 console = Console()
@@ -30,12 +31,20 @@ def fit_features(
     seed: int = typer.Option(0, help="Random seed."),
     out: Path | None = typer.Option(None, help="Where to save; default the cache, $PRODGEN_HOME/features/NAME."),
     max_images: int | None = typer.Option(None, help="Use at most this many images of each split (a random sample), for catalogs too large for memory."),
+    pretrain: str | None = typer.Option(None, help=f"Self-supervised pre-training on the unlabelled train and val photos first: {', '.join(PRETRAIN_METHODS)}."),
+    pretrain_epochs: int = typer.Option(DEFAULT_PRETRAIN_EPOCHS, help="With --pretrain: pre-training epochs."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, help="With --pretrain: temperature of the contrastive loss."),
+    extra_data: list[str] = typer.Option([], "--extra-data", help="With --pretrain: another catalog (same size and channels) whose train and val photos join the pre-training; repeatable."),
 ) -> None:
     """Train the catalog's feature network (a CNN classifier) whose embedding the metrics use."""
     catalog = load_catalog(data)
+    extra_catalogs = [load_catalog(name) for name in extra_data]
     command = f"prodgen eval fit-features --data {data} --epochs {epochs} --patience {patience} --batch-size {batch_size} --seed {seed}"
     if max_images is not None:
         command += f" --max-images {max_images}"
+    if pretrain is not None:
+        command += f" --pretrain {pretrain} --pretrain-epochs {pretrain_epochs} --temperature {temperature}"
+        command += "".join(f" --extra-data {name}" for name in extra_data)
     network = fit_feature_network(
         catalog,
         directory=out or cached_network_dir(data),
@@ -45,11 +54,19 @@ def fit_features(
         seed=seed,
         command=command,
         max_images=max_images,
+        pretrain=pretrain,
+        pretrain_epochs=pretrain_epochs,
+        temperature=temperature,
+        extra_catalogs=extra_catalogs,
     )
     config = network.config
+    pretrained = ""
+    if "pretraining" in config:
+        facts = config["pretraining"]
+        pretrained = f", after {facts['epochs']} epochs of {facts['method']} on {facts['images']:,} photos ({facts['seconds']:.0f} s)"
     console.print(
         f"Feature network for [bold]{data}[/]: test accuracy [bold]{config['test_accuracy']:.2%}[/] "
-        f"(val {config['val_accuracy']:.2%}, {config['epochs_run']} epochs, {config['training_seconds']:.0f} s), "
+        f"(val {config['val_accuracy']:.2%}, {config['epochs_run']} epochs, {config['training_seconds']:.0f} s{pretrained}), "
         f"saved to {out or cached_network_dir(data)}"
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from prodgen.data.catalog import Catalog
+from prodgen.data.catalog import Catalog, read_rows
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
 from prodgen.paths import package_dir, prodgen_home
@@ -180,6 +181,15 @@ def classifier_accuracy(model: FeatureCNN, images: np.ndarray, labels: np.ndarra
     return float((forward_in_batches(model, images, input_size).predictions == labels).mean())
 
 
+def optimisation_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler) -> float:
+    """Backward, one optimiser and schedule step; returns the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return loss.item()
+
+
 @dataclass
 class TrainedClassifier:
     model: FeatureCNN
@@ -204,17 +214,20 @@ def train_classifier(
     seed: int = 0,
     description: str = "training classifier",
     show_progress: bool = True,
+    model: FeatureCNN | None = None,
 ) -> TrainedClassifier:
-    """Train a fresh FeatureCNN with Adam and a cosine schedule. With a validation set it keeps
-    the weights of the best validation epoch and stops after `patience` epochs without gain;
-    without one (CAS, where real data must not steer training) it runs all epochs."""
+    """Train a FeatureCNN (a fresh one, or `model`, e.g. pre-trained, fine-tuned whole and in
+    place) with Adam and a cosine schedule. With a validation set it keeps the weights of the best
+    validation epoch and stops after `patience` epochs without gain; without one (CAS, where
+    real data must not steer training) it runs all epochs."""
     if len(images) == 0:
         raise ProdgenError("Cannot train a classifier on zero images.")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     order_rng = np.random.default_rng(seed)
     input_size = input_size_for(images.shape[1], images.shape[2])
-    model = FeatureCNN(images.shape[3], num_classes)
+    if model is None:
+        model = FeatureCNN(images.shape[3], num_classes)
     steps_per_epoch = -(-len(images) // batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
@@ -232,12 +245,7 @@ def train_classifier(
                 x = to_network_input(images[batch], input_size)
                 if augment:
                     x = _random_flip(x, generator)
-                loss = F.cross_entropy(model(x), labels_tensor[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                loss_sum += loss.item()
+                loss_sum += optimisation_step(F.cross_entropy(model(x), labels_tensor[batch]), optimizer, schedule)
                 progress.advance(task)
             record = {"epoch": epoch, "train_loss": loss_sum / steps_per_epoch}
             if val_images is not None and val_labels is not None:
@@ -306,16 +314,30 @@ def fit_feature_network(
     command: str | None = None,
     show_progress: bool = True,
     max_images: int | None = None,
+    pretrain: str | None = None,
+    pretrain_epochs: int | None = None,
+    temperature: float | None = None,
+    extra_catalogs: Sequence[Catalog] = (),
 ) -> FeatureNetwork:
     """Train on the catalog's train split with early stopping on val, measure test accuracy, save.
     `max_images` caps each split at a random sample of that many images, so a catalog too large
-    for memory still gets a feature network."""
+    for memory still gets a feature network.
+
+    With `pretrain="simclr"` the network first learns from the unlabelled train and val photos of
+    the catalog and of `extra_catalogs` (see `self_supervised`); the test split stays unseen."""
     train_images, train_labels = catalog.subset("train", max_images, seed)
     val_images, val_labels = catalog.subset("val", max_images, seed)
     test_images, test_labels = catalog.subset("test", max_images, seed)
     if len(val_images) == 0 or len(test_images) == 0:
         raise ProdgenError(f"Catalog {catalog.name!r} needs non-empty val and test splits to train and measure a feature network.")
     started = time.perf_counter()
+    model, pretraining = None, None
+    if pretrain is not None:
+        model, pretraining = _pretrained_network(
+            catalog, extra_catalogs, pretrain, pretrain_epochs, temperature, batch_size, seed, max_images, show_progress
+        )
+    elif extra_catalogs:
+        raise ProdgenError("Extra catalogs are only used for pre-training: add --pretrain simclr.")
     trained = train_classifier(
         train_images,
         train_labels,
@@ -328,6 +350,7 @@ def fit_feature_network(
         seed=seed,
         description=f"feature network for {catalog.name}",
         show_progress=show_progress,
+        model=model,
     )
     train_features = forward_in_batches(trained.model, train_images, trained.input_size).features
     config = {
@@ -350,4 +373,78 @@ def fit_feature_network(
         "torch_threads": torch.get_num_threads(),
         "history": trained.history,
     }
+    if pretraining is not None:
+        config["pretraining"] = pretraining
     return save_feature_network(trained.model, config, directory or cached_network_dir(catalog.name))
+
+
+def _pretrained_network(
+    catalog: Catalog,
+    extra_catalogs: Sequence[Catalog],
+    method: str,
+    epochs: int | None,
+    temperature: float | None,
+    batch_size: int,
+    seed: int,
+    max_images: int | None,
+    show_progress: bool,
+) -> tuple[FeatureCNN, dict[str, Any]]:
+    """A FeatureCNN pre-trained on the train and val photos of `catalog` and `extra_catalogs`,
+    and the facts of its pre-training for the config."""
+    # Imported here: self_supervised builds on this module's network and input pipeline.
+    from prodgen.metrics import self_supervised
+
+    if method not in self_supervised.PRETRAIN_METHODS:
+        raise ProdgenError(f"Unknown pre-training method {method!r}; choose one of {', '.join(self_supervised.PRETRAIN_METHODS)}.")
+    for extra in extra_catalogs:
+        if extra.name == catalog.name:
+            raise ProdgenError(f"--extra-data {extra.name} is the catalog being fitted; its photos are pre-trained on already.")
+        if (extra.height, extra.width, extra.channels) != (catalog.height, catalog.width, catalog.channels):
+            raise ProdgenError(
+                f"Catalog {extra.name!r} holds {extra.height}x{extra.width} images with {extra.channels} channels, but {catalog.name!r} "
+                f"holds {catalog.height}x{catalog.width} with {catalog.channels}: pre-training needs the same size and channels."
+            )
+    # Labels stay unused and the test split unseen, so the test accuracy remains an honest measurement.
+    photos = [catalog.subset(split, max_images, seed)[0] for split in ("train", "val")]
+    test_photos = set().union(*(_source_photo_keys(catalog.entries[row]) for row in catalog.split_indices("test")))
+    excluded = 0
+    for extra in extra_catalogs:
+        rows = np.sort(np.concatenate([extra.split_indices("train"), extra.split_indices("val")]))
+        # Another catalog may be prepared from the same photos (a white-background version) with
+        # other splits: its copies of this catalog's test photos must stay out too.
+        unseen = np.array([not _source_photo_keys(extra.entries[row]) & test_photos for row in rows], dtype=bool)
+        excluded += int((~unseen).sum())
+        rows = rows[unseen]
+        if max_images is not None and len(rows) > 2 * max_images:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, size=2 * max_images, replace=False))
+        photos.append(read_rows(extra.images, rows))
+    images = np.concatenate(photos)
+    model = FeatureCNN(catalog.channels, catalog.num_classes)
+    result = self_supervised.pretrain_simclr(
+        model,
+        images,
+        input_size_for(catalog.height, catalog.width),
+        epochs=self_supervised.DEFAULT_PRETRAIN_EPOCHS if epochs is None else epochs,
+        batch_size=batch_size,
+        temperature=self_supervised.DEFAULT_TEMPERATURE if temperature is None else temperature,
+        seed=seed,
+        description=f"{method} pre-training on {len(images):,} photos",
+        show_progress=show_progress,
+    )
+    facts = {
+        "method": method,
+        "epochs": result.epochs,
+        "images": result.images,
+        "catalogs": [catalog.name, *(extra.name for extra in extra_catalogs)],
+        "excluded_test_photos": excluded,
+        "temperature": result.temperature,
+        "seconds": result.seconds,
+        "history": result.history,
+    }
+    return model, facts
+
+
+def _source_photo_keys(entry: dict[str, Any]) -> set[str]:
+    """A catalog entry's source-photo hash and product group: what identifies a photo (or its
+    product) across catalogs prepared from the same folder."""
+    return {str(entry[key]) for key in ("sha256", "group") if entry.get(key)}

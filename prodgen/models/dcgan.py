@@ -18,6 +18,7 @@ from prodgen.models.layers import (
     ConditionEmbedding,
     DiscriminatorHead,
     DiscriminatorOutput,
+    build_upsampler,
     maybe_sn,
     plan_resolution,
 )
@@ -33,9 +34,9 @@ def _init_dcgan(module: nn.Module) -> None:
 
 
 class _UpLayer(nn.Module):
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int] | int, stride: int, padding: int, cardinalities: Sequence[int]):
+    def __init__(self, conv: nn.Module, c_out: int, cardinalities: Sequence[int]):
         super().__init__()
-        self.conv = nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=False)
+        self.conv = conv
         self.norm = ConditionalBatchNorm2d(c_out, cardinalities)
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,17 +61,31 @@ class DCGANGenerator(nn.Module):
     """The classic DCGAN when there are no conditions. Conditions steer every BatchNorm (as in the
     SNGAN paper's conditional "standard CNN" generator) and their embedding is also appended to z:
     class-conditional BatchNorm alone starts with identical categories (its category gains begin at
-    zero) and had barely separated them after 5-6 minutes of training (benchmarks/RESULTS.md)."""
+    zero) and had barely separated them after 5-6 minutes of training (benchmarks/RESULTS.md).
 
-    def __init__(self, z_dim: int, channels: int, height: int, width: int, cardinalities: Sequence[int] = (), width_mult: int = 64, **_ignored):
+    `upsample` names the 2x layers (prodgen.models.layers.UPSAMPLERS): the classic transposed
+    convolution, or a resize-convolution that cannot draw checkerboards."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int,
+        height: int,
+        width: int,
+        cardinalities: Sequence[int] = (),
+        width_mult: int = 64,
+        upsample: str = "transposed",
+        **_ignored,
+    ):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         self.z_dim = z_dim
         widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
         self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
-        self.layers = nn.ModuleList([_ProjectLayer(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, cardinalities)])
-        self.layers.extend(_UpLayer(c_in, c_out, 4, 2, 1, cardinalities) for c_in, c_out in zip(widths, widths[1:]))
-        self.out = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False)
+        project = nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, bias=False)
+        self.layers = nn.ModuleList([_ProjectLayer(project, widths[0], cardinalities)])
+        self.layers.extend(_UpLayer(build_upsampler(upsample, c_in, c_out), c_out, cardinalities) for c_in, c_out in zip(widths, widths[1:]))
+        self.out = build_upsampler(upsample, widths[-1], channels)
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:

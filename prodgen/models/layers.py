@@ -1,4 +1,4 @@
-"""Building blocks shared by the architectures: conditioning, self-attention, resolution planning."""
+"""Building blocks shared by the architectures: conditioning, self-attention, upsampling, resolution planning."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from prodgen.errors import ProdgenError
@@ -23,6 +24,48 @@ def plan_resolution(height: int, width: int, max_doublings: int = 5, min_base: i
 
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
+
+
+class _ResizeConvolution(nn.Module):
+    """Nearest-neighbour 2x resize, then a 3x3 convolution (Odena et al. 2016): every output pixel
+    gets the same number of kernel taps, so there is no checkerboard to learn away."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
+
+    def smooth(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.smooth(F.interpolate(x, scale_factor=2, mode="nearest")))
+
+
+class _BlurResizeConvolution(_ResizeConvolution):
+    """Resize-convolution with a [1, 2, 1] binomial low-pass after the resize (the filter StyleGAN
+    applies when upsampling): the nearest-neighbour copy's 2-pixel blocks are smoothed too."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+        super().__init__(c_in, c_out, bias)
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (torch.outer(taps, taps) / 16).expand(c_in, 1, 3, 3).contiguous(), persistent=False)
+
+    def smooth(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, groups=x.shape[1])
+
+
+def _transposed(c_in: int, c_out: int, bias: bool = False) -> nn.Module:
+    return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+
+
+# 2x upsampling layers by name (a generator's `upsample` argument, `model.upsample` in a preset).
+UPSAMPLERS = {"transposed": _transposed, "nearest": _ResizeConvolution, "blur": _BlurResizeConvolution}
+
+
+def build_upsampler(kind: str, c_in: int, c_out: int, bias: bool = False) -> nn.Module:
+    if kind not in UPSAMPLERS:
+        raise ProdgenError(f"Unknown upsampling {kind!r}; registered: {', '.join(UPSAMPLERS)}.")
+    return UPSAMPLERS[kind](c_in, c_out, bias=bias)
 
 
 class ConditionEmbedding(nn.Module):
@@ -87,17 +130,25 @@ class SelfAttention(nn.Module):
 
 
 class DiscriminatorOutput(tuple):
-    """(logits, features, aux_logits): the realness score (B,) or a patch map, pooled features
-    (B, F) for feature-space losses, and one auxiliary-classifier logit tensor per condition."""
+    """(logits, features, aux_logits, decoded): the realness score (B,) or a patch map, pooled
+    features (B, F) for feature-space losses, one auxiliary-classifier logit tensor per condition,
+    and the images a self-supervised discriminator rebuilt from its features (or None)."""
 
     __slots__ = ()
 
-    def __new__(cls, logits: torch.Tensor, features: torch.Tensor, aux_logits: list[torch.Tensor] | None):
-        return super().__new__(cls, (logits, features, aux_logits))
+    def __new__(
+        cls,
+        logits: torch.Tensor,
+        features: torch.Tensor,
+        aux_logits: list[torch.Tensor] | None,
+        decoded: tuple[torch.Tensor, ...] | None = None,
+    ):
+        return super().__new__(cls, (logits, features, aux_logits, decoded))
 
     logits = property(lambda self: self[0])
     features = property(lambda self: self[1])
     aux_logits = property(lambda self: self[2])
+    decoded = property(lambda self: self[3])
 
 
 class DiscriminatorHead(nn.Module):

@@ -45,7 +45,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                                                 on_pass=lambda requests, images, name=name: metrics.observe_pass(name, requests, images))
                 started.callback(workers[name].stop)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            jobs = JobStore(settings.database_url)
+            jobs = JobStore(settings.database_url, settings.job_lease_s)
             started.callback(jobs.close)
             jobs.recover(served=set(generators))
             runner = JobRunner(jobs, settings.data_dir / "jobs", model_source=lambda name: models.get(name).source)

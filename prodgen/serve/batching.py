@@ -1,6 +1,8 @@
 """Micro-batching: one inference worker (a thread) per generator. Concurrent generate requests queue
 their latent vectors and condition codes; the worker collects them for a short window (or until
 `max_batch` images wait), runs them through shared forward passes and hands each caller its own rows.
+It waits for the window only while requests come concurrently (the last pass was shared, or more
+requests are queued): a client sending one request at a time is served at once.
 
 Same request, same bytes. The library samples image i of a seed as a row of a forward pass over its
 whole aligned block of 256 latents (prodgen.models.sampling), because float kernels may block their
@@ -98,13 +100,18 @@ class InferenceWorker:
 
     def _run(self) -> None:
         held = None  # a request taken from the queue that did not fit the last round
+        shared = False  # whether the last pass served several requests
         while True:
             first = held if held is not None else self.queue.get()
             held = None
             if first is STOP:
                 return
             round_, images = [first], first.count
-            deadline = time.monotonic() + self.window_s
+            # The window is only worth waiting while requests come concurrently: a lone request with
+            # nothing queued behind it, after a pass that served one request, goes at once, so
+            # batching costs a sequential client nothing. Under load, requests queue during each pass.
+            waiting = shared or not self.queue.empty()
+            deadline = time.monotonic() + (self.window_s if waiting else 0.0)
             while images < self.max_batch:
                 try:
                     item = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -115,6 +122,7 @@ class InferenceWorker:
                     break
                 round_.append(item)
                 images += item.count
+            shared = len(round_) > 1
             self._serve(round_)
 
     def _serve(self, round_: list[Pending]) -> None:

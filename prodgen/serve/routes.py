@@ -354,13 +354,14 @@ def queue_job(state: ServeState, model: str, rows: list[Row], truncation: float,
     return job_status(record)
 
 
-@v1.get("/jobs/{job_id}", response_model=JobStatus)
+@v1.get("/jobs/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorResponse, "description": "No job has this id."}})
 def get_job(job_id: str = JOB_ID, state: ServeState = Depends(serve_state)) -> JobStatus:
     return job_status(known_job(state, job_id))
 
 
 @v1.get("/jobs/{job_id}/result", response_class=StreamingResponse, responses={200: {"content": {"application/zip": {}}, "description": "The images, "
-        "their JSON metadata, manifest.jsonl and a contact sheet."}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+        "their JSON metadata, manifest.jsonl and a contact sheet."}, 404: {"model": ErrorResponse, "description": "No job has this id."},
+        409: {"model": ErrorResponse, "description": "The job is not done yet."}})
 def job_result(job_id: str = JOB_ID, state: ServeState = Depends(serve_state)) -> StreamingResponse:
     """A finished job's images as a ZIP, streamed as it is made."""
     record = known_job(state, job_id)

@@ -11,6 +11,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate.backends import BACKENDS
 from prodgen.models.sampling import BLOCK
 from prodgen.paths import prodgen_home
+from prodgen.serve.jobs import LEASE_SECONDS
 
 MAX_IMAGES_PER_REQUEST = 256
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -34,6 +35,8 @@ class ServeSettings(BaseModel):
                                                              "1 turns micro-batching off.")
     batch_window_ms: float = Field(2.0, ge=0, le=1000, description="How long the inference worker waits for more requests to share a pass.")
     max_job_images: int = Field(1_000_000, ge=1, description="The most images one batch job may ask for.")
+    job_lease_s: float = Field(LEASE_SECONDS, gt=0, le=3600, description="A running job's lease: how soon after its server stopped another "
+                                                              "server (or this one, restarted) takes the job up again.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; empty (the default): CORS off.")
 
     @field_validator("backend")

@@ -1,13 +1,22 @@
 """DiffAugment (Zhao et al. 2020): differentiable augmentations applied to every image D sees,
 real and fake alike, so a small catalog does not let D memorise it. The random parameters come
-from the run's SharedRandom, so they do not depend on the number of processes."""
+from the run's SharedRandom, so they do not depend on the number of processes.
+
+Adaptive discriminator augmentation (ADA, Karras et al. 2020) applies each policy to an image with
+a probability p instead of always, and tunes p from how sure D is about the real images: the
+share r = E[sign(D(real))] rises as D overfits, so p goes up while r is above a target (0.6 in
+the paper) and down while it is below. A catalog that D cannot memorise yet is seen unaugmented.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
+from prodgen.distributed import DistributedEnv
 from prodgen.train.randomness import SharedRandom
 
 
@@ -47,7 +56,45 @@ def _cutout(x: torch.Tensor, random: SharedRandom, ratio: float = 0.5) -> torch.
 POLICIES = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 
-def diff_augment(x: torch.Tensor, policies: Sequence[str], random: SharedRandom) -> torch.Tensor:
+def diff_augment(x: torch.Tensor, policies: Sequence[str], random: SharedRandom, probability: float | None = None) -> torch.Tensor:
+    """Each policy in turn; with `probability`, each image gets each policy with that probability (ADA)."""
     for name in policies:
-        x = POLICIES[name](x, random)
+        augmented = POLICIES[name](x, random)
+        x = augmented if probability is None else torch.where(random.uniform(len(x), 1, 1, 1) < probability, augmented, x)
     return x
+
+
+class AdaptiveAugmentation(nn.Module):
+    """ADA's p and the running sign statistics, as buffers: a checkpoint holds them, so a resumed
+    run goes on with the same p. Every `interval` steps p moves by (images seen in the interval) /
+    `images_to_full` towards more or less augmentation."""
+
+    def __init__(self, target: float, images_to_full: int, interval: int = 4):
+        super().__init__()
+        self.target, self.images_to_full, self.interval = target, images_to_full, interval
+        self.register_buffer("p", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sign_sum", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sign_count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    @property
+    def probability(self) -> float:
+        return float(self.p)
+
+    @torch.no_grad()
+    def observe(self, real_logits: torch.Tensor, env: DistributedEnv) -> None:
+        """Add one step's real-image logits (this process's share); adjust p every `interval` steps."""
+        self.sign_sum += real_logits.detach().sign().sum().double()
+        self.sign_count += real_logits.numel()
+        self.steps += 1
+        if int(self.steps) % self.interval:
+            return
+        totals = torch.stack([self.sign_sum, self.sign_count])
+        if env.enabled:  # every process must agree on p
+            dist.all_reduce(totals)
+        overfitting = float(totals[0] / totals[1]) - self.target
+        direction = (overfitting > 0) - (overfitting < 0)
+        images = float(totals[1])  # one logit per real image (patch maps count each patch, which only speeds p up)
+        self.p.add_(direction * images / self.images_to_full).clamp_(0.0, 1.0)
+        self.sign_sum.zero_()
+        self.sign_count.zero_()

@@ -175,8 +175,11 @@ class Family:
         return fresh
 
 
-def generator_spec_for(config: RunConfig, data: TrainingData, architecture: str, width_mult: int, attention: bool = False) -> dict[str, Any]:
-    """The spec (JSON) of a registered generator sized for the catalog: what inference rebuilds it from."""
+def generator_spec_for(
+    config: RunConfig, data: TrainingData, architecture: str, width_mult: int, attention: bool = False, **options: Any
+) -> dict[str, Any]:
+    """The spec (JSON) of a registered generator sized for the catalog: what inference rebuilds it
+    from. `options` are further architecture arguments (e.g. `upsample`)."""
     height, width = data.model_size
     arguments = {
         "z_dim": config.model.z_dim,
@@ -186,6 +189,7 @@ def generator_spec_for(config: RunConfig, data: TrainingData, architecture: str,
         "cardinalities": data.conditions.cardinalities,
         "width_mult": width_mult,
         "attention": attention,
+        **options,
     }
     return generator_spec(architecture, arguments, data.conditions.to_json(), config.data.catalog, (data.height, data.width, data.channels), config.data.pad_to)
 

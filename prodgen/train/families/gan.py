@@ -3,6 +3,10 @@
 Each step updates D `train.n_dis` times on real and generated batches, then G once; the loop
 keeps an EMA copy of G (`G_ema`) that makes samples, validation scores and exports. Validation
 scores (FID or KID in the catalog's own feature space, val split) choose the best checkpoint.
+
+Small-catalog options: DiffAugment or ADA on everything D sees (`data.augment`, `data.ada_target`),
+and a self-supervised D that must also rebuild real images from its features
+(`model.self_supervised_weight`, discriminators with decoders: `lightweight`).
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
+from torch.nn import functional as F
 
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
 from prodgen.imaging import make_grid
 from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
+from prodgen.models.layers import UPSAMPLERS
+from prodgen.models.lightweight import decoder_targets
 from prodgen.models.sampling import crop_to, to_uint8
 from prodgen.models.spec import build_from_spec
-from prodgen.train.augment import diff_augment
+from prodgen.train.augment import AdaptiveAugmentation, diff_augment
 from prodgen.train.data import Batch
 from prodgen.train.families import register_family
 from prodgen.train.family import GRID_COLUMNS, Family, fixed_grid_codes, generator_spec_for
@@ -39,6 +46,10 @@ class GANModelConfig(Section):
     d_width: int = Field(32, ge=4, le=2048)
     attention: bool = Field(False, description="SAGAN self-attention in G and D (architectures that have it: resnet, projection)")
     auxiliary_weight: float = Field(1.0, ge=0.0, description="> 0 adds AC-GAN classifier heads to D with this weight")
+    upsample: str | None = Field(None, description=f"G's 2x layers: {', '.join(UPSAMPLERS)}; null: the architecture's own")
+    self_supervised_weight: float = Field(
+        0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
+    )
 
 
 class GANLossConfig(Section):
@@ -71,6 +82,15 @@ class GAN(Family):
             elif model.attention and not _takes(table[choice], "attention"):
                 having = sorted(name for name, architecture in table.items() if _takes(architecture, "attention"))
                 problems.append(f"model.attention: the {choice!r} {kind} has no self-attention layer (those that have one: {', '.join(having)})")
+        if model.upsample is not None:
+            if model.upsample not in UPSAMPLERS:
+                problems.append(f"model.upsample: unknown upsampling {model.upsample!r}; registered: {', '.join(UPSAMPLERS)}")
+            elif model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "upsample"):
+                having = sorted(name for name, architecture in GENERATORS.items() if _takes(architecture, "upsample"))
+                problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {', '.join(having)})")
+        if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
+            having = sorted(name for name, architecture in DISCRIMINATORS.items() if _takes(architecture, "decoders"))
+            problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {', '.join(having)})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
@@ -81,7 +101,8 @@ class GAN(Family):
 
     def __init__(self, config, data, env):
         super().__init__(config, data, env)
-        self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention)
+        options = {"upsample": config.model.upsample} if config.model.upsample is not None else {}
+        self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention, **options)
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
         self.local_batch = config.train.batch_size // env.world_size
@@ -97,8 +118,13 @@ class GAN(Family):
             width_mult=self.config.model.d_width,
             attention=self.config.model.attention,
             auxiliary=self.config.model.auxiliary_weight > 0,
+            decoders=self.config.model.self_supervised_weight > 0,
         )
         return {"G": build_from_spec(self.spec), "D": discriminator}
+
+    def build_state(self) -> dict[str, nn.Module]:
+        data = self.config.data
+        return {} if data.ada_target is None else {"ada": AdaptiveAugmentation(data.ada_target, data.ada_images)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         train = self.config.train
@@ -127,18 +153,33 @@ class GAN(Family):
         codes = random.rows(self.data.codes, n)
         return generator(z, self._codes(codes)), self._codes(codes)
 
+    def _augment(self, images: torch.Tensor, random: SharedRandom) -> torch.Tensor:
+        ada = self.nets.get("ada")
+        return diff_augment(images, self.config.data.augment, random, None if ada is None else ada.probability)
+
     def _d(self, discriminator: nn.Module, images: torch.Tensor, codes: torch.Tensor | None, random: SharedRandom):
-        return discriminator(diff_augment(images, self.config.data.augment, random), codes)
+        return discriminator(self._augment(images, random), codes)
 
     def _discriminator_step(self, batch: Batch, random: SharedRandom) -> dict[str, float]:
         real, real_codes = batch.images, self._codes(batch.codes)
         D = self.parallel["D"]
+        self_supervised = self.config.model.self_supervised_weight > 0
         with self.autocast():
             with torch.no_grad():  # the plain G: no gradients, nothing to synchronise
                 fake, fake_codes = self._fake(self.nets["G"], len(real), random)
-            real_out, fake_out = self._d(D, real, real_codes, random), self._d(D, fake, fake_codes, random)
+            if self_supervised:
+                seen = self._augment(real, random)  # the decoders rebuild the image D saw
+                quarters = random.integers(0, 4, len(real))
+                real_out = D(seen, real_codes, quarters=quarters)
+            else:
+                real_out = self._d(D, real, real_codes, random)
+            fake_out = self._d(D, fake, fake_codes, random)
             loss = self.loss.discriminator(real_out, fake_out)
             logs = {"d_adv": loss.item()}
+            if self_supervised:
+                rebuilt = sum(F.l1_loss(decoded, target) for decoded, target in zip(real_out.decoded, decoder_targets(seen, quarters)))
+                loss = loss + self.config.model.self_supervised_weight * rebuilt
+                logs["d_rebuild"] = rebuilt.item()
             if self.config.model.auxiliary_weight > 0:
                 aux = auxiliary_classification_loss(real_out, real_codes) + auxiliary_classification_loss(fake_out, fake_codes)
                 loss = loss + self.config.model.auxiliary_weight * aux
@@ -153,6 +194,9 @@ class GAN(Family):
                 logs["d_r1"] = penalty.item()
         logs["d_loss"] = loss.item()
         self.apply(loss, "opt_d")
+        if "ada" in self.nets:
+            self.nets["ada"].observe(real_out.logits, self.env)
+            logs["ada_p"] = self.nets["ada"].probability
         return logs
 
     def _generator_step(self, batch: Batch, random: SharedRandom) -> dict[str, float]:

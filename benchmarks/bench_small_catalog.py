@@ -1,0 +1,92 @@
+"""Benchmark (issue 16): GANs for small colour catalogs, trained for the same wall-clock time with
+`prodgen train --set train.max_minutes=...`, then judged by the measures that need no learned
+network (Laplacian SWD, spectral artefact score) beside the catalog feature network's.
+
+    .venv/bin/python benchmarks/bench_small_catalog.py screen RUN_DIR [RUN_DIR ...]          # val split: choose
+    .venv/bin/python benchmarks/bench_small_catalog.py pictures RUN_DIR docs/images/small-catalog/NAME
+
+Test scores come from `bench_train.py score RUN_DIR` (the test split, once per reported model).
+`screen` writes benchmarks/results/screen-RUN.json; `pictures` writes, for one run, a sheet with a
+row per category (real train photos left, generated images right, same size) and the generated
+images beside their nearest train photos in the catalog's feature space.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import typer
+
+from prodgen.data import load_catalog
+from prodgen.fileio import write_json_atomic
+from prodgen.generate import ProductGenerator
+from prodgen.generate.evaluation import balanced_samples, report_on_samples
+from prodgen.imaging import labelled_rows, make_grid, save_png, upscale_nearest
+from prodgen.metrics.features import load_feature_network
+from prodgen.metrics.neighbours import nearest
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCREEN_METRICS = ["fid", "swd", "spectral", "pr", "class_consistency", "memorisation"]
+app = typer.Typer(no_args_is_help=True)
+
+
+def run_key(run_dir: Path) -> str:
+    return f"{run_dir.resolve().parent.name}-{run_dir.name}"
+
+
+HEADLINE = ("fid", "swd", "spectral", "class_consistency", "recall", "memorisation")
+
+
+def _headline(result: dict) -> dict:
+    """The figures the issue's targets name, each with its real-vs-real floor."""
+    metrics, floors = result["metrics"], result["floors"]
+    return {**{key: metrics[key] for key in HEADLINE}, **{f"{key}_floor": floors.get(key) for key in HEADLINE}}
+
+
+@app.command()
+def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2) -> None:
+    """Each run's best checkpoint against the VAL split: the numbers a preset is chosen by."""
+    torch.set_num_threads(threads)
+    for run_dir in run_dirs:
+        generator = ProductGenerator.load(run_dir)
+        catalog = load_catalog(generator.spec["catalog"])
+        images, labels = balanced_samples(generator, count, seed=0)
+        result = report_on_samples(catalog, images, labels, "val", SCREEN_METRICS)
+        history = json.loads((run_dir / "history.json").read_text())
+        summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
+                   "samples": count, "split": "val", **_headline(result)}
+        write_json_atomic(RESULTS / f"screen-{run_key(run_dir)}.json", summary)
+        print(json.dumps(summary))
+
+
+@app.command()
+def pictures(run_dir: Path, out_dir: Path, per_category: int = 8, neighbours: int = 12, seed: int = 0, threads: int = 2) -> None:
+    """Real beside generated, one row per category; and generated images over their nearest train photos."""
+    torch.set_num_threads(threads)
+    generator = ProductGenerator.load(run_dir)
+    catalog = load_catalog(generator.spec["catalog"])
+    train_images, train_labels = catalog.subset("train")
+    rng = np.random.default_rng(seed)
+    categories = generator.conditions.values[generator.conditions.names.index("category")]
+    rows = []
+    for index, name in enumerate(categories):
+        real = train_images[rng.choice(np.flatnonzero(train_labels == index), per_category, replace=False)]
+        generated = generator.sample(per_category, {"category": name}, seed=seed + index)
+        rows.append((f"{name}: real | generated", np.concatenate([real, generated])))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labelled_rows(rows, ncols=2 * per_category, label_width=150).save(out_dir / "real-vs-generated.png")
+
+    # nearest neighbours of randomly drawn samples (not the closest pairs, which the report shows): what a typical image copies
+    samples, _ = balanced_samples(generator, neighbours, seed)
+    network = load_feature_network(catalog.name)
+    _, closest = nearest(network.extract(samples).features, network.extract(train_images).features)
+    tiles = upscale_nearest(np.concatenate([samples, train_images[closest]]), 96)
+    save_png(make_grid(tiles, ncols=neighbours), out_dir / "nearest-train-neighbours.png")
+    print(f"pictures: {out_dir}")
+
+
+if __name__ == "__main__":
+    app()

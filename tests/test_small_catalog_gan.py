@@ -1,0 +1,174 @@
+"""Issue 16's small-catalog GAN parts: resize-convolution upsampling, the lightweight GAN (skip-layer
+excitation, a self-supervised discriminator) and adaptive discriminator augmentation (ADA)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from prodgen.config import load_config
+from prodgen.distributed import DistributedEnv
+from prodgen.errors import ProdgenError
+from prodgen.generate import ProductGenerator
+from prodgen.models import build_discriminator, build_generator
+from prodgen.models.layers import build_upsampler
+from prodgen.models.lightweight import decoder_targets, quarter_of
+from prodgen.train.augment import AdaptiveAugmentation, diff_augment
+from prodgen.train.families import gan as gan_family
+from prodgen.train.loop import train
+from prodgen.train.randomness import SharedRandom
+
+from .conftest import config, losses
+
+SINGLE_PROCESS = DistributedEnv()
+
+
+def _random(seed: int) -> SharedRandom:
+    return SharedRandom(seed, rank=0, world_size=1, device=torch.device("cpu"))
+
+
+def _interior_spread(images: torch.Tensor) -> float:
+    """How far each channel of the interior (borders see the zero padding) is from constant."""
+    interior = images.detach()[:, :, 2:-2, 2:-2]
+    return float((interior.amax(dim=(2, 3)) - interior.amin(dim=(2, 3))).max())
+
+
+@pytest.mark.parametrize("kind", ["transposed", "nearest", "blur"])
+def test_upsamplers_double_the_size(kind):
+    torch.manual_seed(0)
+    assert build_upsampler(kind, 4, 6)(torch.randn(2, 4, 5, 7)).shape == (2, 6, 10, 14)
+
+
+def test_a_constant_map_upsamples_to_a_checkerboard_only_through_a_transposed_convolution():
+    """Odena et al. (2016): a stride-2 transposed convolution gives output pixels different numbers
+    of kernel taps, so even a constant input comes out patterned; a resize-convolution cannot."""
+    torch.manual_seed(0)
+    constant = torch.ones(1, 4, 8, 8)
+    assert _interior_spread(build_upsampler("transposed", 4, 3)(constant)) > 0.05
+    assert _interior_spread(build_upsampler("nearest", 4, 3)(constant)) < 1e-5
+    assert _interior_spread(build_upsampler("blur", 4, 3)(constant)) < 1e-5
+
+
+def test_unknown_upsampling_is_named():
+    with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, nearest, blur"):
+        build_upsampler("pixelshuffle", 4, 4)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_lightweight_pair_shapes_and_skip_layer_excitation(size):
+    torch.manual_seed(0)
+    generator = build_generator("lightweight", z_dim=16, channels=3, height=size, width=size, cardinalities=[3], width_mult=8)
+    codes = torch.tensor([[0], [1], [2]])
+    images = generator(torch.randn(3, 16), codes)
+    assert images.shape == (3, 3, size, size) and images.abs().max() <= 1
+    # the base map gates the block SLE_SPAN doublings above it: 32 px (3 doublings) has one gate
+    assert len(generator.excite) == {32: 1, 64: 2, 128: 3}[size]
+    discriminator = build_discriminator("lightweight", channels=3, height=size, width=size, cardinalities=[3], width_mult=8, decoders=True)
+    output = discriminator(images, codes, quarters=torch.tensor([0, 1, 3]))
+    assert output.logits.shape == (3,) and output.decoded is not None
+    whole, part = output.decoded
+    assert whole.shape == part.shape == (3, 3, 32, 32)
+    assert discriminator(images, codes).decoded is None  # fake images are never decoded
+
+
+def test_skip_layer_excitation_lets_the_low_resolution_map_gate_the_image():
+    torch.manual_seed(0)
+    generator = build_generator("lightweight", z_dim=8, channels=3, height=32, width=32, width_mult=8).eval()
+    z = torch.randn(2, 8)
+    before = generator(z)
+    with torch.no_grad():
+        generator.excite["3"].gate[-2].weight.zero_()  # every gate becomes sigmoid(0) = 1/2
+    assert not torch.allclose(generator(z), before)
+
+
+def test_self_supervised_decoders_need_32_px():
+    with pytest.raises(ProdgenError, match="at least 32x32, not 28x28"):
+        build_discriminator("lightweight", channels=1, height=28, width=28, decoders=True)
+
+
+def test_quarters_and_decoder_targets():
+    images = torch.arange(16.0).view(1, 1, 4, 4).repeat(4, 1, 1, 1)
+    quarters = quarter_of(images, torch.tensor([0, 1, 2, 3]))
+    assert quarters[:, 0].tolist() == [[[0, 1], [4, 5]], [[2, 3], [6, 7]], [[8, 9], [12, 13]], [[10, 11], [14, 15]]]
+    real = torch.rand(2, 3, 64, 64)
+    whole, part = decoder_targets(real, torch.tensor([3, 0]))
+    assert whole.shape == part.shape == (2, 3, 32, 32)
+    assert torch.allclose(whole[0, :, 0, 0], real[0, :, :2, :2].mean(dim=(1, 2)))
+    assert torch.equal(part[0], real[0, :, 32:, 32:]) and torch.equal(part[1], real[1, :, :32, :32])
+
+
+def test_diff_augment_with_a_probability_applies_each_policy_to_that_share_of_images():
+    images = torch.rand(400, 3, 8, 8)
+    never = diff_augment(images, ["color", "cutout"], _random(1), probability=0.0)
+    assert torch.equal(never, images)
+    always = diff_augment(images, ["cutout"], _random(1), probability=1.0)
+    plain = diff_augment(images, ["cutout"], _random(1))
+    assert torch.equal(always, plain)
+    changed = (diff_augment(images, ["cutout"], _random(2), probability=0.3) != images).flatten(1).any(dim=1).float().mean()
+    assert 0.22 < float(changed) < 0.38
+
+
+def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
+    ada = AdaptiveAugmentation(target=0.6, images_to_full=1000, interval=4)
+    sure = torch.full((50,), 3.0)  # sign +1 everywhere: r = 1 > 0.6
+    for _ in range(3):
+        ada.observe(sure, SINGLE_PROCESS)
+    assert ada.probability == 0.0  # p moves once per interval
+    ada.observe(sure, SINGLE_PROCESS)
+    assert ada.probability == pytest.approx(0.2)  # 4 steps x 50 images / 1000
+    for _ in range(40):
+        ada.observe(sure, SINGLE_PROCESS)
+    assert ada.probability == 1.0  # clamped
+    unsure = torch.cat([torch.ones(25), -torch.ones(25)])  # r = 0 < 0.6
+    for _ in range(8):
+        ada.observe(unsure, SINGLE_PROCESS)
+    assert ada.probability == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.ada_target=0.6"], "data.ada_target tunes how often the data.augment policies apply, and data.augment is empty"),
+        (["data.ada_images=5000"], r"data.ada_images paces ADA, which is off \(data.ada_target is null\)"),
+        (["model.generator=resnet", "model.upsample=nearest"], r"model.upsample: the 'resnet' generator has fixed upsampling layers \(those that take one: dcgan, lightweight\)"),
+        (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, nearest, blur"),
+        (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
+    ],
+)
+def test_small_catalog_options_are_checked(overrides, message):
+    with pytest.raises(ProdgenError, match=message):
+        load_config("fmnist-cgan", overrides)
+
+
+LIGHTWEIGHT = {
+    "data__pad_to": 32,  # the tiny catalog's 16 px padded to the decoders' 32
+    "data__augment": ["translation", "color", "cutout"],
+    "data__ada_target": 0.6,
+    "data__ada_images": 200,
+    "model__generator": "lightweight",
+    "model__discriminator": "lightweight",
+    "model__g_width": 8,
+    "model__d_width": 8,
+    "model__self_supervised_weight": 1.0,
+}
+
+
+def test_lightweight_gan_with_ada_trains_resumes_exactly_and_generates(tiny, tmp_path, monkeypatch):
+    # a freshly initialised D is unsure of real images (E[sign] near -1 to 0 here), so a target
+    # below that makes p rise at the first adjustment, step 4, after the resume point, step 3
+    monkeypatch.setattr(gan_family, "AdaptiveAugmentation", lambda target, images: AdaptiveAugmentation(-0.99, images))
+    straight = train(config(**LIGHTWEIGHT), runs_root=tmp_path / "a", show_progress=False)
+    rows = [json.loads(line) for line in (straight.run_dir / "log.jsonl").read_text().splitlines()]
+    assert all(row["d_rebuild"] > 0 for row in rows)
+    assert [row["ada_p"] for row in rows] == [0.0, 0.0, 0.0, pytest.approx(0.16), pytest.approx(0.16), pytest.approx(0.16)]  # 4 steps x 8 images / 200
+    half = train(config(**LIGHTWEIGHT, train__steps=3), runs_root=tmp_path / "b", show_progress=False)
+    resumed = train(config(**LIGHTWEIGHT), resume=half.run_dir, show_progress=False)
+    expected, got = losses(straight.run_dir), losses(resumed.run_dir)
+    assert [got[s] for s in (4, 5, 6)] == [expected[s] for s in (4, 5, 6)]  # ADA's p came back with the checkpoint
+
+    generator = ProductGenerator.load(straight.run_dir)
+    images = generator.sample(3, {"category": "caps"}, seed=1)
+    assert images.shape == (3, 16, 16, 3)
+    assert (ProductGenerator.load(generator.export(tmp_path / "export")).sample(3, {"category": "caps"}, seed=1) == images).all()
