@@ -14,6 +14,7 @@ images beside their nearest train photos in the catalog's feature space.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,11 @@ from prodgen.imaging import labelled_rows, make_grid, save_png, upscale_nearest
 from prodgen.metrics.features import load_feature_network
 from prodgen.metrics.neighbours import nearest
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import RESULTS, run_key  # noqa: E402
+
 SCREEN_METRICS = ["fid", "swd", "spectral", "pr", "class_consistency", "memorisation"]
 app = typer.Typer(no_args_is_help=True)
-
-
-def run_key(run_dir: Path) -> str:
-    return f"{run_dir.resolve().parent.name}-{run_dir.name}"
 
 
 HEADLINE = ("fid", "swd", "spectral", "class_consistency", "recall", "memorisation")

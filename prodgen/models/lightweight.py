@@ -27,6 +27,7 @@ from prodgen.models.layers import (
     DiscriminatorOutput,
     build_upsampler,
     plan_resolution,
+    project_latent,
 )
 from prodgen.models.registry import register_discriminator, register_generator
 
@@ -100,9 +101,7 @@ class LightweightGenerator(nn.Module):
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(conditions)], dim=1)
-        weight = self.project.weight  # a transposed convolution of a 1x1 input is a matrix product
-        h = (z @ weight.flatten(1)).view(-1, *weight.shape[1:])
-        maps = [F.glu(self.project_norm(h, conditions), dim=1)]
+        maps = [F.glu(self.project_norm(project_latent(z, self.project), conditions), dim=1)]
         for i, block in enumerate(self.blocks, start=1):
             h = block(maps[-1], conditions)
             if str(i) in self.excite:

@@ -63,6 +63,11 @@ def _takes(architecture: type, argument: str) -> bool:
     return argument in inspect.signature(architecture).parameters
 
 
+def _taking(table: dict[str, type], argument: str) -> str:
+    """The registered architectures that use a keyword, for an error message."""
+    return ", ".join(sorted(name for name, architecture in table.items() if _takes(architecture, argument)))
+
+
 @register_family
 class GAN(Family):
     name = "gan"
@@ -80,17 +85,14 @@ class GAN(Family):
             if choice not in table:
                 problems.append(f"model.{kind}: unknown {kind} {choice!r}; registered: {', '.join(sorted(table))}")
             elif model.attention and not _takes(table[choice], "attention"):
-                having = sorted(name for name, architecture in table.items() if _takes(architecture, "attention"))
-                problems.append(f"model.attention: the {choice!r} {kind} has no self-attention layer (those that have one: {', '.join(having)})")
+                problems.append(f"model.attention: the {choice!r} {kind} has no self-attention layer (those that have one: {_taking(table, 'attention')})")
         if model.upsample is not None:
             if model.upsample not in UPSAMPLERS:
                 problems.append(f"model.upsample: unknown upsampling {model.upsample!r}; registered: {', '.join(UPSAMPLERS)}")
             elif model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "upsample"):
-                having = sorted(name for name, architecture in GENERATORS.items() if _takes(architecture, "upsample"))
-                problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {', '.join(having)})")
+                problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {_taking(GENERATORS, 'upsample')})")
         if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
-            having = sorted(name for name, architecture in DISCRIMINATORS.items() if _takes(architecture, "decoders"))
-            problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {', '.join(having)})")
+            problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {_taking(DISCRIMINATORS, 'decoders')})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
