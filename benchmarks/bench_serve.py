@@ -1,17 +1,19 @@
 """Benchmark: `prodgen serve` under load, 1-image generate requests on the shipped fmnist-cgan (issue: service).
 
-    .venv/bin/python benchmarks/bench_serve.py compare --requests 400 --threads 1
+    .venv/bin/python benchmarks/bench_serve.py compare [--model RUN]               # batching on against off; needs Debian's wrk
     .venv/bin/python benchmarks/bench_serve.py soak --minutes 2 --concurrency 8     # errors and resident memory over time
     .venv/bin/python benchmarks/bench_serve.py kill-job --images 10000             # SIGKILL mid-job, restart, count the images
 
-starts `prodgen serve` in a subprocess (uvicorn, ONNX Runtime, `--threads` intra-op threads) once with
-micro-batching on (--max-batch 256) and once off (--max-batch 1); against each, a load generator in
-this process (asyncio + httpx, one connection per concurrent client) sends 1-image generate requests
-at concurrency 1 and 16, each request a new seed. Reports p50/p95/p99 latency and requests/s, and the
-ratio of requests/s at concurrency 16, batching on against off. Targets: p95 <= 20 ms at concurrency 1
-with batching on; >= 1.3x requests/s at concurrency 16. Writes benchmarks/results/serve-compare.json.
-Each run reports the CPU the load generator itself used (share of one core) beside the server's, so
-a client that is the bottleneck shows.
+`compare` starts `prodgen serve` in a subprocess (uvicorn, ONNX Runtime, `--threads` intra-op threads)
+once per --max-batch (the default 8, 256, and 1: batching off) and loads each with wrk (C, one
+thread, benchmarks/serve_generate.lua: a new seed per request), at concurrency 1 once and at
+concurrency 16 `--repeats` times (the median counts: runs on a shared 2-core machine vary by about
+10 %). Reports p50/p95/p99 latency, requests/s, the CPU the client and the server used (shares of one
+core, so a client that is the bottleneck shows), the requests per shared pass, and the forward pass
+alone per image by pass size: the most that sharing passes can save. Targets: p95 <= 20 ms at
+concurrency 1 with batching on, rising by at most 2 ms against off; at concurrency 16, batching on
+against off >= 1.3x requests/s (fmnist) and >= 2x (a 64-px colour model). Writes
+benchmarks/results/serve-compare[-MODEL].json.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import hashlib
 import io
 import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,15 +36,18 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
 import typer
 
 from prodgen.fileio import write_json_atomic
+from prodgen.serve.batching import DEFAULT_MAX_BATCH
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import RESULTS, machine  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True)
 MODEL = "fmnist-cgan"
+WRK_SCRIPT = Path(__file__).resolve().parent / "serve_generate.lua"
 MODEL_HELP = "A servable model: shipped name, exported folder or run folder (e.g. a 64-px colour model's export)."
 
 
@@ -86,34 +93,6 @@ def served_model(base: str) -> tuple[str, list[str]]:
     return model["name"], model["categories"]
 
 
-async def load(base: str, concurrency: int, requests: int, first_seed: int, server_pid: int | None = None) -> dict:
-    """`requests` 1-image generate requests from `concurrency` clients, each waiting for its answer before the next."""
-    model, categories = served_model(base)
-    latencies: list[float] = []
-    seeds = iter(range(first_seed, first_seed + requests))
-    client_cpu, server_cpu = time.process_time(), cpu_seconds(server_pid) if server_pid else 0.0
-
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            for seed in seeds:
-                body = {"model": model, "category": categories[seed % len(categories)], "n": 1, "seed": seed}
-                start = time.perf_counter()
-                response = await http.post("/v1/generate", json=body)
-                latencies.append(time.perf_counter() - start)
-                response.raise_for_status()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
-    figures = {"concurrency": concurrency, "requests": len(latencies), "requests_per_s": round(len(latencies) / elapsed, 1),
-               "p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-               "client_cpu_share": round((time.process_time() - client_cpu) / elapsed, 2)}  # of one core
-    if server_pid:
-        figures["server_cpu_share"] = round((cpu_seconds(server_pid) - server_cpu) / elapsed, 2)
-    return figures
-
-
 def batch_histogram(base: str) -> dict[str, float]:
     """Requests per shared forward pass, from the server's own metrics."""
     lines = [line for line in httpx.get(f"{base}/metrics").text.splitlines() if line.startswith("prodgen_batch_requests_")]
@@ -121,27 +100,71 @@ def batch_histogram(base: str) -> dict[str, float]:
     return {"passes": values.get("count", 0.0), "mean_requests_per_pass": round(values["sum"] / values["count"], 2) if values.get("count") else 0.0}
 
 
+def wrk_run(base: str, concurrency: int, seconds: int, first_seed: int, server_pid: int) -> dict:
+    """`concurrency` connections sending 1-image generate requests for `seconds` (wrk, one thread, a new
+    seed per request); latency percentiles, requests/s, and the CPU the client and the server used."""
+    model, categories = served_model(base)
+    client_before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(server_pid)
+    run = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s", "-s", str(WRK_SCRIPT), base, "--", model, str(first_seed), *categories],
+                         capture_output=True, text=True, check=True)
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    client_cpu = client_after.ru_utime + client_after.ru_stime - client_before.ru_utime - client_before.ru_stime
+    return {"concurrency": concurrency, **figures, "requests_per_s": round(figures["requests"] / figures["seconds"], 1),
+            "client_cpu_share": round(client_cpu / figures["seconds"], 2), "server_cpu_share": round((cpu_seconds(server_pid) - server_before) / figures["seconds"], 2)}
+
+
+def forward_ms_per_image(model: str, threads: int) -> dict[int, float]:
+    """The served program's forward pass alone, per image, by pass size (the best of five): what sharing
+    a pass can save at most."""
+    from prodgen.serve.models import load_model
+
+    torch.set_num_threads(threads)
+    generator = load_model(model, "onnx").generator
+    z_dim, conditions = generator.spec["arguments"]["z_dim"], len(generator.spec["conditions"]["names"])
+    costs = {}
+    for size in (1, 2, 4, 8, 16, 32):
+        z, codes = torch.zeros((size, z_dim)), torch.zeros((size, conditions), dtype=torch.long)
+        seconds = []
+        for _ in range(6):
+            start = time.perf_counter()
+            generator.draw(z, codes)
+            seconds.append(time.perf_counter() - start)
+        costs[size] = round(min(seconds[1:]) * 1000 / size, 3)
+    return costs
+
+
 @app.command()
-def compare(requests: int = 400, threads: int = 1, warmup: int = 50, model: str = typer.Option(MODEL, help=MODEL_HELP)) -> None:
-    """Latency and throughput of 1-image generate requests, micro-batching on (--max-batch 256) and off (--max-batch 1)."""
-    figures: dict = {"model": model, "server_threads": threads, "requests_per_run": requests}
+def compare(seconds: int = 10, repeats: int = 3, threads: int = 1, model: str = typer.Option(MODEL, help=MODEL_HELP),
+            max_batch: list[int] = typer.Option([DEFAULT_MAX_BATCH, 256, 1], help="The servers to compare, by --max-batch; 1 is batching off.")) -> None:
+    """Latency and throughput of 1-image generate requests from wrk, one server per --max-batch: concurrency
+    1 once, concurrency 16 `repeats` times (the median counts); the speedup of each against --max-batch 1."""
+    if shutil.which("wrk") is None:
+        raise typer.BadParameter("wrk is not installed: apt-get install wrk (Debian's package).")
+    figures: dict = {"model": model, "server_threads": threads, "load_generator": "wrk, 1 thread", "seconds_per_run": seconds,
+                     "forward_ms_per_image": forward_ms_per_image(model, threads), "servers": {}}
     with tempfile.TemporaryDirectory() as scratch:
-        for label, max_batch in (("batching_on", 256), ("batching_off", 1)):
-            server, base = start_server(model, max_batch, threads, Path(scratch) / label)
+        for batch in max_batch:
+            server, base = start_server(model, batch, threads, Path(scratch) / str(batch))
             try:
-                asyncio.run(load(base, 4, warmup, first_seed=10**6))
-                runs = [asyncio.run(load(base, concurrency, requests, first_seed=concurrency * 10**5, server_pid=server.pid)) for concurrency in (1, 16)]
-                figures[label] = {"max_batch": max_batch, "runs": runs, "batching": batch_histogram(base)}
+                wrk_run(base, 4, 3, 10**8, server.pid)  # warm-up
+                sequential = wrk_run(base, 1, seconds, 2 * 10**8, server.pid)
+                concurrent = [wrk_run(base, 16, seconds, (3 + run) * 10**8, server.pid) for run in range(repeats)]
+                figures["servers"][str(batch)] = {"concurrency_1": sequential, "concurrency_16": concurrent, "batching": batch_histogram(base),
+                                                  "concurrency_16_median_requests_per_s": float(np.median([run["requests_per_s"] for run in concurrent]))}
             finally:
                 server.terminate()
                 server.wait()
-            print(label, json.dumps(figures[label]), flush=True)
-    on, off = figures["batching_on"]["runs"], figures["batching_off"]["runs"]
-    figures["p95_ms_concurrency_1_batching_on"] = on[0]["p95_ms"]
-    figures["speedup_concurrency_16"] = round(on[1]["requests_per_s"] / off[1]["requests_per_s"], 2)
+            print(batch, json.dumps(figures["servers"][str(batch)]), flush=True)
+    servers = figures["servers"]
+    if "1" in servers:
+        off = servers["1"]["concurrency_16_median_requests_per_s"]
+        figures["speedup_concurrency_16"] = {batch: round(server["concurrency_16_median_requests_per_s"] / off, 2) for batch, server in servers.items() if batch != "1"}
+        figures["p95_ms_concurrency_1_rise"] = {batch: round(server["concurrency_1"]["p95_ms"] - servers["1"]["concurrency_1"]["p95_ms"], 2)
+                                                for batch, server in servers.items() if batch != "1"}
     figures["machine"] = {**machine(), "load_average": os.getloadavg()}
     write_json_atomic(RESULTS / ("serve-compare.json" if model == MODEL else f"serve-compare-{Path(model).name}.json"), figures)
-    print(json.dumps({k: v for k, v in figures.items() if not k.startswith("batching")}, indent=1))
+    print(json.dumps({k: v for k, v in figures.items() if k != "servers"}, indent=1))
 
 
 async def soak_load(base: str, concurrency: int, seconds: float, server_pid: int, sample_every: float) -> dict:
@@ -173,9 +196,9 @@ async def soak_load(base: str, concurrency: int, seconds: float, server_pid: int
 def soak(minutes: float = 2.0, concurrency: int = 8, threads: int = 1, warmup_seconds: float = 15.0, sample_every: float = 5.0) -> None:
     """A load run of `minutes`: zero errors, and the server's resident memory after warm-up flat within 10 %."""
     with tempfile.TemporaryDirectory() as scratch:
-        server, base = start_server(MODEL, 256, threads, Path(scratch))
+        server, base = start_server(MODEL, DEFAULT_MAX_BATCH, threads, Path(scratch))
         try:
-            asyncio.run(load(base, 4, 50, first_seed=10**6))
+            asyncio.run(soak_load(base, 4, 5, server.pid, 5))  # warm-up
             run = asyncio.run(soak_load(base, concurrency, minutes * 60, server.pid, sample_every))
         finally:
             server.terminate()
@@ -201,7 +224,7 @@ def kill_job(images: int = 10_000, threads: int = 1) -> None:
     """A batch job SIGKILLed halfway through, the server restarted: it must finish with exactly `images` distinct images."""
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch)
-        server, base = start_server(MODEL, 256, threads, data_dir)
+        server, base = start_server(MODEL, DEFAULT_MAX_BATCH, threads, data_dir)
         port = int(base.rsplit(":", 1)[1])
         started = time.perf_counter()
         try:
@@ -210,7 +233,7 @@ def kill_job(images: int = 10_000, threads: int = 1) -> None:
             server.send_signal(signal.SIGKILL)
             server.wait()
             killed_after = time.perf_counter() - started
-            server, base = start_server(MODEL, 256, threads, data_dir, port)
+            server, base = start_server(MODEL, DEFAULT_MAX_BATCH, threads, data_dir, port)
             final = wait_for_job(base, job_id, lambda status: status["state"] == "done")
             with httpx.stream("GET", f"{base}/v1/jobs/{job_id}/result", timeout=600) as response:
                 archive = zipfile.ZipFile(io.BytesIO(response.read()))

@@ -563,8 +563,9 @@ def serve(
                                                 "(psycopg installed); default: SQLite, jobs.db in --data-dir.")] = None,
     api_key_file: Annotated[Path | None, typer.Option(help="A file holding the API key that every route but /healthz then asks for.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder for the job database and job results (default: $PRODGEN_HOME/serve).")] = None,
-    max_batch: Annotated[int, typer.Option(help="Images that concurrent generate requests may share one forward pass with (1-256); "
-                                                "1 turns micro-batching off.")] = 256,
+    max_batch: Annotated[int | None, typer.Option(help="Images that concurrent generate requests may share one forward pass with (1-256; "
+                                                       "default 8); 1 turns micro-batching off. On a CPU a pass costs as much per image "
+                                                       "beyond about 8; raise it on a GPU.")] = None,
     batch_window_ms: Annotated[float, typer.Option(help="How long a model's inference worker waits for more requests to share a pass.")] = 2.0,
     backend: Annotated[str, typer.Option(help="eager, torchscript or onnx: ONNX Runtime, the fastest on CPU, by default.")] = "onnx",
     cors_origin: Annotated[list[str] | None, typer.Option(help="Let browser pages from this origin call the API (repeatable); "
@@ -578,10 +579,11 @@ def serve(
     from prodgen.serve.app import create_app
     from prodgen.serve.settings import default_data_dir, read_api_key, serve_settings
 
-    settings = serve_settings(models=model or [], data_dir=data_dir or default_data_dir(), db_url=db, max_batch=max_batch,
+    unset_by_default = {"job_lease_s": job_lease, "max_batch": max_batch}  # when not given, the settings' defaults hold
+    settings = serve_settings(models=model or [], data_dir=data_dir or default_data_dir(), db_url=db,
                               batch_window_ms=batch_window_ms, backend=backend, cors_origins=cors_origin or [],
                               api_key=read_api_key(api_key_file) if api_key_file is not None else None,
-                              **({"job_lease_s": job_lease} if job_lease is not None else {}))
+                              **{name: value for name, value in unset_by_default.items() if value is not None})
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from prodgen.data import load_catalog
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.generate.variants import neighbourhood, seed_anchor
+from prodgen.models.sampling import block_latents, image_latent
 
 from .conftest import cli_error, invoke
 
@@ -107,3 +108,12 @@ def test_a_gan_needs_inversion_steps_for_a_photo(shop_photo, tmp_path):
 def test_neighbourhood_is_reproducible():
     anchor = seed_anchor(ProductGenerator.load("fmnist-cgan"), 0, 0, {})
     assert torch.equal(neighbourhood(anchor, 3, 0.3, seed=5), neighbourhood(anchor, 3, 0.3, seed=5))
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
+def test_a_blocks_first_rows_are_the_same_numbers_however_many_are_drawn(seed):
+    """image_latent and the service draw only the rows up to the image's own; numpy fills in order."""
+    full = block_latents(seed, 3, 128)
+    for rows in (1, 2, 37, 255, 256):
+        assert torch.equal(block_latents(seed, 3, 128, rows=rows), full[:rows])
+    assert torch.equal(image_latent(seed, 3 * 256 + 200, 128), full[200:201])

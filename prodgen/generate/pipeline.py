@@ -114,11 +114,12 @@ class ProductGenerator:
             raise ProdgenError(f"This model is not conditioned on {', '.join(sorted(unknown))}; its conditions: {', '.join(self.conditions.names) or 'none'}.")
         asked = {name: self.conditions.code_of(name, value) for name, value in query.items()}
         codes = torch.zeros((n, len(self.conditions.names)), dtype=torch.long)
-        done = 0
-        for block, row, rows in index_blocks(first_index, n):
-            drawn = block_rng(seed, block, CONDITION_STREAM).integers(0, self.conditions.cardinalities, size=(BLOCK, len(self.conditions.names)))
-            codes[done : done + rows] = torch.from_numpy(drawn[row : row + rows])
-            done += rows
+        if len(asked) < len(self.conditions.names):  # the draws fill only conditions not asked for; most service requests ask them all
+            done = 0
+            for block, row, rows in index_blocks(first_index, n):
+                drawn = block_rng(seed, block, CONDITION_STREAM).integers(0, self.conditions.cardinalities, size=(BLOCK, len(self.conditions.names)))
+                codes[done : done + rows] = torch.from_numpy(drawn[row : row + rows])
+                done += rows
         for column, name in enumerate(self.conditions.names):
             if name in asked:
                 codes[:, column] = asked[name]

@@ -1,8 +1,16 @@
 """Micro-batching: one inference worker (a thread) per generator. Concurrent generate requests queue
-their latent vectors and condition codes; the worker collects them for a short window (or until
-`max_batch` images wait), runs them through shared forward passes and hands each caller its own rows.
+their seeds and condition codes; the worker collects them for a short window (or until `max_batch`
+images wait), draws their latents, runs them through shared forward passes and hands each caller its
+own rows.
 It waits for the window only while requests come concurrently (the last pass was shared, or more
 requests are queued): a client sending one request at a time is served at once.
+
+A pass takes at most DEFAULT_MAX_BATCH (8) images unless the server is told otherwise. On a CPU the
+time per image stops falling at about 6 to 8 rows (the convolutions are compute-bound), and small
+rounds keep the pipeline full: under load one round's pass runs while the event loop encodes and
+answers the round before it, where one large round leaves the worker idle while its answers go out
+(benchmarks/RESULTS.md: a 64-px colour model at concurrency 16 answers 596 requests/s with passes of at
+most 8 images, 420 with 16). On a GPU, where larger passes are cheaper per image, raise it.
 
 Same request, same bytes. The library samples image i of a seed as a row of a forward pass over its
 whole aligned block of 256 latents (prodgen.models.sampling), because float kernels may block their
@@ -14,8 +22,11 @@ output of the full-block pass (on a probe block, rows drawn from all positions):
 arithmetic depends on shapes, not on values, so a size that agrees on the probe agrees on every input.
 Passes then run at the smallest agreeing size that holds the waiting rows, padded with zero rows, and
 never at a size that failed (eager PyTorch on a single row typically differs by one float ulp, so one
-image goes through a pass of two). The served image is exactly the one `prodgen generate` and
-`prodgen regenerate` make, which a test checks against `ProductGenerator.sample`."""
+image goes through a pass of two). On a CPU a pass costs about the same per row at any size (the
+convolutions are compute-bound), so a padding row costs as much as a real one: the sizes checked are
+every size to 16, where rounds under load fall, then steps of at most 1.5x. The served image is
+exactly the one `prodgen generate` and `prodgen regenerate` make, which a test checks against
+`ProductGenerator.sample`."""
 
 from __future__ import annotations
 
@@ -33,46 +44,48 @@ from prodgen.generate.pipeline import ProductGenerator
 from prodgen.models.sampling import BLOCK, block_latents, index_blocks
 
 PROBE_SEED = 2**31 - 1  # any seed: the probe only has to exercise every row of a pass
+CANDIDATE_SIZES = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192)  # then the full block
+DEFAULT_MAX_BATCH = 8
 STOP = object()
 
 
 def request_latents(seed: int, first_index: int, count: int, z_dim: int, truncation: float) -> torch.Tensor:
     """The latents of images first_index .. first_index + count - 1 of the seed's stream, scaled by the
     truncation psi, as `sample_images` computes them (rows of each image's block)."""
-    rows = [block_latents(seed, block, z_dim)[row : row + rows] for block, row, rows in index_blocks(first_index, count)]
+    rows = [block_latents(seed, block, z_dim, rows=row + rows)[row:] for block, row, rows in index_blocks(first_index, count)]
     return torch.cat(rows) * truncation
 
 
 @torch.no_grad()
 def agreeing_sizes(generator: ProductGenerator) -> list[int]:
-    """The forward batch sizes (powers of two; the full block always) whose every row comes out bit for
-    bit as in a pass over the full block, checked on a probe block with rows from all positions."""
+    """The forward batch sizes (of CANDIDATE_SIZES; the full block always) whose every row comes out bit
+    for bit as in a pass over the full block, checked on a probe block with rows from all positions."""
     z = block_latents(PROBE_SEED, 0, generator.spec["arguments"]["z_dim"])
     codes = generator.codes_for(BLOCK, None, PROBE_SEED)
     conditional = bool(codes.shape[1])
     full = generator.forward(z, codes if conditional else None)
     order = torch.randperm(BLOCK, generator=torch.Generator().manual_seed(0))
     sizes = []
-    size = 1
-    while size < BLOCK:
+    for size in CANDIDATE_SIZES:
         rows = order[:size]
         if torch.equal(generator.forward(z[rows], codes[rows] if conditional else None), full[rows]):
             sizes.append(size)
-        size *= 2
     return sizes + [BLOCK]
 
 
 @dataclass
 class Pending:
-    """One request's rows, waiting for a forward pass."""
+    """One request's images, waiting for a forward pass: images first_index .. of the seed's stream."""
 
-    latents: torch.Tensor  # (count, z_dim)
+    seed: int
+    first_index: int
+    truncation: float
     codes: torch.Tensor  # (count, conditions)
     future: Future
 
     @property
     def count(self) -> int:
-        return len(self.latents)
+        return len(self.codes)
 
 
 class InferenceWorker:
@@ -88,10 +101,10 @@ class InferenceWorker:
 
     def submit(self, codes: torch.Tensor, seed: int, first_index: int, truncation: float) -> Future:
         """Queue images first_index .. first_index + len(codes) - 1 of the seed's stream with these
-        condition codes (`ProductGenerator.codes_for`); the future gets them as uint8 (N, H, W, C)."""
-        latents = request_latents(seed, first_index, len(codes), self.generator.spec["arguments"]["z_dim"], truncation)
+        condition codes (`ProductGenerator.codes_for`); the future gets them as uint8 (N, H, W, C). Cheap
+        enough for the event loop: the latents are drawn by the worker."""
         future: Future = Future()
-        self.queue.put(Pending(latents, codes, future))
+        self.queue.put(Pending(seed, first_index, truncation, codes, future))
         return future
 
     def stop(self) -> None:
@@ -130,7 +143,9 @@ class InferenceWorker:
         if not round_:
             return
         try:
-            latents, codes = torch.cat([p.latents for p in round_]), torch.cat([p.codes for p in round_])
+            z_dim = self.generator.spec["arguments"]["z_dim"]
+            latents = torch.cat([request_latents(p.seed, p.first_index, p.count, z_dim, p.truncation) for p in round_])
+            codes = torch.cat([p.codes for p in round_])
             images = np.concatenate([self._draw(latents[start : start + BLOCK], codes[start : start + BLOCK]) for start in range(0, len(latents), BLOCK)])
         except Exception as exc:  # every caller of the round hears of it, and the worker goes on
             for pending in round_:

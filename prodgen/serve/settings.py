@@ -11,6 +11,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate.backends import BACKENDS
 from prodgen.models.sampling import BLOCK
 from prodgen.paths import prodgen_home
+from prodgen.serve.batching import DEFAULT_MAX_BATCH
 from prodgen.serve.jobs import LEASE_SECONDS
 
 MAX_IMAGES_PER_REQUEST = 256
@@ -31,8 +32,8 @@ class ServeSettings(BaseModel):
     db_url: str | None = Field(None, description="SQLAlchemy URL of the job database; default sqlite:///<data_dir>/jobs.db.")
     api_key: str | None = Field(None, description="When set, every route but /healthz needs it (X-API-Key or Authorization: Bearer).")
     backend: str = Field("onnx", description="Forward passes through this backend; ONNX Runtime measured fastest on CPU (benchmarks/RESULTS.md).")
-    max_batch: int = Field(BLOCK, ge=1, le=BLOCK, description="Images that concurrent generate requests may share one forward pass with; "
-                                                             "1 turns micro-batching off.")
+    max_batch: int = Field(DEFAULT_MAX_BATCH, ge=1, le=BLOCK, description="Images that concurrent generate requests may share one forward "
+                                                                          "pass with; 1 turns micro-batching off; raise it on a GPU.")
     batch_window_ms: float = Field(2.0, ge=0, le=1000, description="How long the inference worker waits for more requests to share a pass.")
     max_job_images: int = Field(1_000_000, ge=1, description="The most images one batch job may ask for.")
     job_lease_s: float = Field(LEASE_SECONDS, gt=0, le=3600, description="A running job's lease: how soon after its server stopped another "
