@@ -12,6 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from prodgen.errors import ProdgenError
+from prodgen.metrics.image_statistics import log_spectrum_gap, radial_power_spectrum
 from prodgen.models.layers import DiscriminatorOutput
 
 
@@ -119,3 +120,11 @@ def r1_penalty(discriminator, real: torch.Tensor, conditions: torch.Tensor | Non
 def auxiliary_classification_loss(output: DiscriminatorOutput, conditions: torch.Tensor) -> torch.Tensor:
     """AC-GAN (Odena et al. 2017): cross-entropy of each condition's classifier head."""
     return sum(F.cross_entropy(logits, conditions[:, i]) for i, logits in enumerate(output.aux_logits))
+
+
+def spectral_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Spectral regularisation (Durall et al. 2020, "Watch your up-convolution"): the gap between the
+    generated and the real batch's azimuthally averaged power spectra, log10, as the `spectral` metric
+    measures it. The discriminator tolerates a checkerboard's excess at high frequencies or blur's
+    deficit for long; this term penalises either from the first step."""
+    return log_spectrum_gap(radial_power_spectrum(fake), radial_power_spectrum(real).detach())

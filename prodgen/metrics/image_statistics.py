@@ -21,11 +21,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 PATCH = 7
 PATCHES_PER_IMAGE = 128
 PROJECTIONS = 512  # random directions, drawn afresh for each level
 SMALLEST_LEVEL = 16  # pyramid levels down to this side (the paper's 16x16)
+SPECTRUM_FLOOR = 1e-12  # keeps log10 finite for an image set without any power at some frequency
 
 
 def laplacian_pyramid(image: np.ndarray) -> list[np.ndarray]:
@@ -81,22 +83,35 @@ def laplacian_swd(samples: np.ndarray, reference: np.ndarray, seed: int) -> dict
     return {"swd": float(np.mean(per_level)), "levels": {f"{side}px": value for side, value in zip(sides, per_level)}}
 
 
-def radial_power_spectrum(images: np.ndarray) -> np.ndarray:
-    """The mean over images of the azimuthally averaged power spectrum of the luminance, per integer radius (0 to the corners)."""
-    grey = images.astype(np.float32).mean(axis=3) / 255 if images.shape[3] == 3 else images[..., 0].astype(np.float32) / 255
-    grey = grey - grey.mean(axis=(1, 2), keepdims=True)  # the DC term would dwarf the rest
-    power = (np.abs(np.fft.fftshift(np.fft.fft2(grey), axes=(1, 2))) ** 2).mean(axis=0)
+def radial_power_spectrum(images: torch.Tensor) -> torch.Tensor:
+    """The mean over images (N, C, H, W, any range) of the azimuthally averaged power spectrum of the
+    luminance (the channels' mean), per integer radius (0 to the corners). Differentiable: the GAN
+    family's spectral regularisation (`loss.spectral_weight`) trains with this same statistic."""
+    grey = images.float().mean(dim=1)
+    grey = grey - grey.mean(dim=(1, 2), keepdim=True)  # the DC term would dwarf the rest
+    power = torch.fft.fftshift(torch.fft.fft2(grey), dim=(1, 2)).abs().pow(2).mean(dim=0)
     height, width = power.shape
-    yy, xx = np.indices(power.shape)
+    yy, xx = torch.meshgrid(torch.arange(height, device=power.device), torch.arange(width, device=power.device), indexing="ij")
     # every radius up to the corners: a checkerboard's energy sits at (Nyquist, Nyquist), sqrt(2) x Nyquist from the centre
-    radius = np.hypot(yy - height // 2, xx - width // 2).round().astype(int).ravel()
-    return np.bincount(radius, weights=power.ravel()) / np.bincount(radius)
+    radius = torch.hypot((yy - height // 2).float(), (xx - width // 2).float()).round().long().flatten()
+    return torch.zeros(int(radius.max()) + 1, device=power.device).index_add_(0, radius, power.flatten()) / torch.bincount(radius)
+
+
+def log_spectrum_gap(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean |log10| difference of two radial spectra, radius 0 (the removed mean) left out."""
+    return (torch.log10(generated[1:] + SPECTRUM_FLOOR) - torch.log10(real[1:] + SPECTRUM_FLOOR)).abs().mean()
+
+
+def uint8_spectrum(images: np.ndarray) -> torch.Tensor:
+    """The radial spectrum of uint8 (N, H, W, C) images, scaled to [0, 1]."""
+    return radial_power_spectrum(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255)
 
 
 def spectral_distance(samples: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
-    generated, real = radial_power_spectrum(samples)[1:], radial_power_spectrum(reference)[1:]  # radius 0 is the removed mean
-    floor = 1e-12  # keeps log10 finite for an image set without any power at some frequency
-    distance = float(np.abs(np.log10(generated + floor) - np.log10(real + floor)).mean())
+    full_generated, full_real = uint8_spectrum(samples), uint8_spectrum(reference)
+    distance = float(log_spectrum_gap(full_generated, full_real))
+    generated, real = full_generated[1:].double().numpy(), full_real[1:].double().numpy()  # radius 0 is the removed mean
     high = slice(len(real) // 2, None)
-    return {"spectral": distance, "high_frequency_ratio": float(generated[high].sum() / max(real[high].sum(), floor)),
-            "log10_spectrum_samples": np.log10(generated + floor).round(4).tolist(), "log10_spectrum_reference": np.log10(real + floor).round(4).tolist()}
+    return {"spectral": distance, "high_frequency_ratio": float(generated[high].sum() / max(real[high].sum(), SPECTRUM_FLOOR)),
+            "log10_spectrum_samples": np.log10(generated + SPECTRUM_FLOOR).round(4).tolist(),
+            "log10_spectrum_reference": np.log10(real + SPECTRUM_FLOOR).round(4).tolist()}

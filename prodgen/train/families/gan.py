@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
 from prodgen.imaging import make_grid
-from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty
+from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty, spectral_loss
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
 from prodgen.models.layers import UPSAMPLERS
 from prodgen.models.lightweight import decoder_targets
@@ -56,6 +56,7 @@ class GANLossConfig(Section):
     kind: Literal["bce", "hinge", "lsgan", "wgan-gp", "mmd"] = "bce"
     r1_gamma: float = Field(0.0, ge=0.0)
     gp_weight: float = Field(10.0, ge=0.0, description="weight of the WGAN-GP gradient penalty (loss.kind wgan-gp)")
+    spectral_weight: float = Field(0.0, ge=0.0, description="> 0: G also matches the real batch's radial power spectrum (Durall et al. 2020), with this weight")
 
 
 def _takes(architecture: type, argument: str) -> bool:
@@ -215,6 +216,10 @@ class GAN(Family):
                     aux = auxiliary_classification_loss(fake_out, fake_codes)
                     loss = loss + self.config.model.auxiliary_weight * aux
                     logs["g_aux"] = aux.item()
+                if self.config.loss.spectral_weight > 0:
+                    spectral = spectral_loss(fake, batch.images)
+                    loss = loss + self.config.loss.spectral_weight * spectral
+                    logs["g_spectral"] = spectral.item()
             logs["g_loss"] = loss.item()
             self.apply(loss, "opt_g")
             return logs
