@@ -5,28 +5,29 @@ own rows.
 It waits for the window only while requests come concurrently (the last pass was shared, or more
 requests are queued): a client sending one request at a time is served at once.
 
-A pass takes at most DEFAULT_MAX_BATCH (8) images unless the server is told otherwise (a larger request goes alone). On a CPU the
-time per image stops falling at about 6 to 8 rows (the convolutions are compute-bound), and small
-rounds keep the pipeline full: under load one round's pass runs while the event loop encodes and
-answers the round before it, where one large round leaves the worker idle while its answers go out
-(benchmarks/RESULTS.md: a 64-px colour model at concurrency 16 answers 574 requests/s with passes of at
-most 8 images, 389 with up to 256). On a GPU, where larger passes are cheaper per image, raise it.
+A pass takes at most DEFAULT_MAX_BATCH (8) images unless the server is told otherwise (a larger
+request goes alone). On a CPU the time per image stops falling at about 6 to 8 rows (the
+convolutions are compute-bound), and small rounds keep the pipeline full: under load one round's
+pass runs while the event loop encodes and answers the round before it, where one large round leaves
+the worker idle while its answers go out (benchmarks/RESULTS.md: a 64-px colour model at concurrency
+16 answers 574 requests/s with passes of at most 8 images, 389 with up to 256). On a GPU, where
+larger passes are cheaper per image, raise it.
 
 Same request, same bytes. The library samples image i of a seed as a row of a forward pass over its
 whole aligned block of 256 latents (prodgen.models.sampling), because float kernels may block their
 arithmetic by batch shape. Rows do not depend on each other (the networks are in eval mode), so what
 can change a row's bytes is the pass's shape, not its neighbours. A forward pass of 256 rows costs
-about 120 ms on one CPU core, far too slow for a one-image request, so the worker checks at start-up,
-for each batch size of CANDIDATE_SIZES, whether a pass of that size gives every row bit for bit the float
-output of the full-block pass (on a probe block, rows drawn from all positions): the kernels' order of
-arithmetic depends on shapes, not on values, so a size that agrees on the probe agrees on every input.
-Passes then run at the smallest agreeing size that holds the waiting rows, padded with zero rows, and
-never at a size that failed (eager PyTorch on a single row typically differs by one float ulp, so one
-image goes through a pass of two). On a CPU a pass costs about the same per row at any size (the
-convolutions are compute-bound), so a padding row costs as much as a real one: the sizes checked are
-every size to 16, where rounds under load fall, then steps of at most 1.5x. The served image is
-exactly the one `prodgen generate` and `prodgen regenerate` make, which a test checks against
-`ProductGenerator.sample`."""
+about 120 ms on one CPU core, far too slow for a one-image request, so the worker checks at
+start-up, for each batch size of CANDIDATE_SIZES, whether a pass of that size gives every row bit for
+bit the float output of the full-block pass (on a probe block, rows drawn from all positions): the
+kernels' order of arithmetic depends on shapes, not on values, so a size that agrees on the probe
+agrees on every input. Passes then run at the smallest agreeing size that holds the waiting rows,
+padded with zero rows, and never at a size that failed (eager PyTorch on a single row typically
+differs by one float ulp, so one image goes through a pass of two). On a CPU a pass costs about the
+same per row at any size (the convolutions are compute-bound), so a padding row costs as much as a
+real one: the sizes checked are every size to 16, where rounds under load fall, then steps of at
+most 1.5x. The served image is exactly the one `prodgen generate` and `prodgen regenerate` make,
+which a test checks against `ProductGenerator.sample`."""
 
 from __future__ import annotations
 
