@@ -4,6 +4,7 @@ network (Laplacian SWD, spectral artefact score) beside the catalog feature netw
 
     .venv/bin/python benchmarks/bench_small_catalog.py screen RUN_DIR [RUN_DIR ...]          # val split: choose
     .venv/bin/python benchmarks/bench_small_catalog.py pictures RUN_DIR docs/images/small-catalog/NAME
+    .venv/bin/python benchmarks/bench_small_catalog.py upsamplers          # G's step cost per upsampling
 
 Test scores come from `bench_train.py score RUN_DIR` (the test split, once per reported model).
 `screen` writes benchmarks/results/screen-RUN.json; `pictures` writes, for one run, a sheet with a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +26,15 @@ import typer
 from prodgen.data import load_catalog
 from prodgen.fileio import write_json_atomic
 from prodgen.generate import ProductGenerator
-from prodgen.generate.evaluation import balanced_samples, report_on_samples
+from prodgen.generate.evaluation import catalog_samples, report_on_samples
 from prodgen.imaging import labelled_rows, make_grid, save_png, upscale_nearest
 from prodgen.metrics.features import load_feature_network
 from prodgen.metrics.neighbours import nearest
+from prodgen.models.dcgan import DCGANGenerator
+from prodgen.models.layers import UPSAMPLERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import RESULTS, run_key  # noqa: E402
+from bench_train import RESULTS, TAG_OPTION, run_key  # noqa: E402
 
 SCREEN_METRICS = ["fid", "swd", "spectral", "pr", "class_consistency", "memorisation"]
 app = typer.Typer(no_args_is_help=True)
@@ -46,18 +50,18 @@ def _headline(result: dict) -> dict:
 
 
 @app.command()
-def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2) -> None:
+def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str = TAG_OPTION) -> None:
     """Each run's best checkpoint against the VAL split: the numbers a preset is chosen by."""
     torch.set_num_threads(threads)
     for run_dir in run_dirs:
         generator = ProductGenerator.load(run_dir)
         catalog = load_catalog(generator.spec["catalog"])
-        images, labels = balanced_samples(generator, count, seed=0)
+        images, labels = catalog_samples(generator, catalog, count, seed=0)
         result = report_on_samples(catalog, images, labels, "val", SCREEN_METRICS)
         history = json.loads((run_dir / "history.json").read_text())
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
                    "samples": count, "split": "val", **_headline(result)}
-        write_json_atomic(RESULTS / f"screen-{run_key(run_dir)}.json", summary)
+        write_json_atomic(RESULTS / f"screen-{run_key(run_dir, tag)}.json", summary)
         print(json.dumps(summary))
 
 
@@ -79,12 +83,28 @@ def pictures(run_dir: Path, out_dir: Path, per_category: int = 8, neighbours: in
     labelled_rows(rows, ncols=2 * per_category, label_width=150).save(out_dir / "real-vs-generated.png")
 
     # nearest neighbours of randomly drawn samples (not the closest pairs, which the report shows): what a typical image copies
-    samples, _ = balanced_samples(generator, neighbours, seed)
+    samples, _ = catalog_samples(generator, catalog, neighbours, seed)
     network = load_feature_network(catalog.name)
     _, closest = nearest(network.extract(samples).features, network.extract(train_images).features)
     tiles = upscale_nearest(np.concatenate([samples, train_images[closest]]), 96)
     save_png(make_grid(tiles, ncols=neighbours), out_dir / "nearest-train-neighbours.png")
     print(f"pictures: {out_dir}")
+
+
+@app.command()
+def upsamplers(batch: int = 32, repeats: int = 20, threads: int = 1) -> None:
+    """Forward + backward time of catalog-64's generator (64x64, g_width 32, 10 categories) per `model.upsample`."""
+    torch.set_num_threads(threads)
+    z, conditions = torch.randn(batch, 128), torch.randint(0, 10, (batch, 1))
+    for kind in UPSAMPLERS:
+        torch.manual_seed(0)
+        generator = DCGANGenerator(z_dim=128, channels=3, height=64, width=64, cardinalities=(10,), width_mult=32, upsample=kind)
+        for _ in range(3):  # warm-up: allocator and kernel choice
+            generator(z, conditions).square().mean().backward()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            generator(z, conditions).square().mean().backward()
+        print(json.dumps({"upsample": kind, "batch": batch, "threads": threads, "ms_forward_backward": round((time.perf_counter() - started) / repeats * 1000, 1)}))
 
 
 if __name__ == "__main__":

@@ -38,9 +38,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 app = typer.Typer(no_args_is_help=True)
 
 
-def run_key(run_dir: Path) -> str:
-    """Names result files by run folder and its parent (runs/bench/00001-x -> bench-00001-x): run numbers restart per folder."""
-    return f"{run_dir.resolve().parent.name}-{run_dir.name}"
+def run_key(run_dir: Path, tag: str = "") -> str:
+    """Names result files by run folder and its parent (runs/bench/00001-x -> bench-00001-x): run numbers restart per folder.
+    A `tag` (bench-00001-x-TAG) keeps a re-measurement under a changed protocol beside the first one."""
+    return f"{run_dir.resolve().parent.name}-{run_dir.name}" + (f"-{tag}" if tag else "")
+
+
+TAG_OPTION = typer.Option("", help="Appended to the result files' names: a re-measurement under a changed protocol keeps the first one.")
 
 
 def machine() -> dict:
@@ -109,27 +113,27 @@ def throughput(preset: str, steps: int = 40, warmup: int = 5, threads: int = 2,
 
 
 @app.command()
-def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool = True) -> None:
+def score(run_dirs: list[Path], count: int = 10_000, threads: int = 2, cas: bool = True, tag: str = TAG_OPTION) -> None:
     """Final scores of each run's best checkpoint on `count` samples against the test split, with floors."""
     torch.set_num_threads(threads)
     for run_dir in run_dirs:
         generator = ProductGenerator.load(run_dir)
         catalog = load_catalog(generator.spec["catalog"])
-        out = RESULTS / f"report-{run_key(run_dir)}"
+        out = RESULTS / f"report-{run_key(run_dir, tag)}"
         result = evaluate_generator(generator, catalog, count=count, split="test", out_dir=out, include_cas=cas)
         # What was scored travels with the scores, so a model card states the real counts and each metric's k.
         scored = {key: result[key] for key in ("reference_split", "num_samples", "num_reference", "conditional", "seed", "metric_definitions",
                                                "floor_source", "options")}
         summary = {"run": str(run_dir), "checkpoint": generator.source, **scored, "metrics": result["metrics"], "floors": result["floors"],
                    "seconds": result["seconds"], "machine": machine()}
-        write_json_atomic(RESULTS / f"scores-{run_key(run_dir)}.json", summary)
+        write_json_atomic(RESULTS / f"scores-{run_key(run_dir, tag)}.json", summary)
         print(json.dumps(summary, indent=1))
         try:  # a VAE's reconstructions too, on the same split, once
             autoencoder = ProductAutoencoder.load(run_dir)
         except NoEncoder:
             continue
-        reconstruction = evaluate_autoencoder(autoencoder, catalog, "test", out_dir=RESULTS / f"reconstruction-{run_key(run_dir)}")
-        write_json_atomic(RESULTS / f"reconstruction-{run_key(run_dir)}.json", reconstruction)
+        reconstruction = evaluate_autoencoder(autoencoder, catalog, "test", out_dir=RESULTS / f"reconstruction-{run_key(run_dir, tag)}")
+        write_json_atomic(RESULTS / f"reconstruction-{run_key(run_dir, tag)}.json", reconstruction)
         print(json.dumps(reconstruction["metrics"], indent=1))
 
 

@@ -166,9 +166,20 @@ def test_knn_metrics_need_more_than_k_samples():
 
 def test_memorisation_of_copies_is_one_and_of_new_points_about_one_percent():
     rng = np.random.default_rng(10)
-    train, test, new = rng.normal(size=(5000, 8)), rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
-    threshold = copy_threshold(test, train)
+    train, new = rng.normal(size=(5000, 8)), rng.normal(size=(2000, 8))
+    threshold = copy_threshold(train)
     copies = memorisation(train[:500] + 1e-4, train, threshold)
     assert copies.share == 1.0
     assert copies.closest_pairs(3)[0]["train"] == copies.nearest_train_indices[copies.closest_pairs(3)[0]["sample"]]
     assert memorisation(new, train, threshold).share == pytest.approx(0.01, abs=0.01)
+
+
+def test_copy_threshold_is_the_percentile_of_each_train_point_to_its_nearest_other():
+    train = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])  # nearest-other distances 1, 1, 2, 4, 8
+    assert copy_threshold(train, percentile=50) == pytest.approx(2.0)
+    assert copy_threshold(train, percentile=0) == pytest.approx(1.0)
+    # A random part of a large train set, each point still against all of them, estimates the same percentile.
+    many = np.random.default_rng(11).normal(size=(4000, 4))
+    assert copy_threshold(many, percentile=10, photos=1000) == pytest.approx(copy_threshold(many, percentile=10), rel=0.1)
+    with pytest.raises(ValueError, match="at least 2"):
+        copy_threshold(train[:1])

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from prodgen.data.catalog import Catalog, save_catalog
 from prodgen.errors import ProdgenError
 from prodgen.metrics.cli import eval_app
-from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, evaluate
+from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, catalog_labels, evaluate
 from prodgen.metrics.features import (
     cached_network_dir,
     fit_feature_network,
@@ -153,7 +153,20 @@ def test_metrics_needing_labels_are_skipped_with_a_reason(network, catalog: Cata
     assert "labelled" in result["skipped"]["class_consistency"]
 
 
-def test_sampler_protocol_gets_balanced_labels(network, catalog: Catalog):
+def test_labels_follow_the_train_shares_and_a_balanced_catalog_gets_the_old_balanced_order():
+    labels = catalog_labels(1000, [118, 55, 118, 120, 120, 120, 120, 119, 45, 120], seed=0)  # clothing-small's train split
+    # quotas 111.85, 52.13, 111.85, 113.74 (x4), 112.80, 42.65, 113.74: the 7 left over go to the largest remainders, ties to the first
+    assert np.bincount(labels).tolist() == [112, 52, 112, 114, 114, 114, 114, 113, 42, 113]
+    assert catalog_labels(1000, [118, 55, 118, 120, 120, 120, 120, 119, 45, 120], seed=1).tolist() != labels.tolist()
+    for count in (1000, 1005, 7):  # what equal shares were before: categories in turn, shuffled by the seed
+        balanced = np.random.default_rng(4).permutation(np.arange(count) % 10)
+        assert catalog_labels(count, [5400] * 10, seed=4).tolist() == balanced.tolist()
+    assert np.bincount(catalog_labels(5, [0, 3, 1], seed=0), minlength=3).tolist() == [0, 4, 1]
+    with pytest.raises(ProdgenError, match="Cannot draw"):
+        catalog_labels(5, [0, 0], seed=0)
+
+
+def test_sampler_protocol_gets_labels_in_train_shares(network, catalog: Catalog):
     test_images, test_labels = catalog.subset("test")
     asked = []
 

@@ -36,24 +36,29 @@ def _interior_spread(images: torch.Tensor) -> float:
     return float((interior.amax(dim=(2, 3)) - interior.amin(dim=(2, 3))).max())
 
 
-@pytest.mark.parametrize("kind", ["transposed", "nearest", "blur"])
+@pytest.mark.parametrize("kind", ["transposed", "transposed-blur", "nearest", "blur"])
 def test_upsamplers_double_the_size(kind):
     torch.manual_seed(0)
     assert build_upsampler(kind, 4, 6)(torch.randn(2, 4, 5, 7)).shape == (2, 6, 10, 14)
 
 
-def test_a_constant_map_upsamples_to_a_checkerboard_only_through_a_transposed_convolution():
+def test_a_constant_map_upsamples_to_a_checkerboard_only_through_a_bare_transposed_convolution():
     """Odena et al. (2016): a stride-2 transposed convolution gives output pixels different numbers
-    of kernel taps, so even a constant input comes out patterned; a resize-convolution cannot."""
+    of kernel taps, so even a constant input comes out patterned; a resize-convolution cannot, and
+    the binomial blur after the transposed convolution removes the pattern, which sits at the Nyquist frequency."""
     torch.manual_seed(0)
     constant = torch.ones(1, 4, 8, 8)
-    assert _interior_spread(build_upsampler("transposed", 4, 3)(constant)) > 0.05
+    transposed = build_upsampler("transposed", 4, 3)
+    assert _interior_spread(transposed(constant)) > 0.05
+    blurred = build_upsampler("transposed-blur", 4, 3)
+    blurred.conv.load_state_dict(transposed.state_dict())  # the same kernel, then the blur
+    assert _interior_spread(blurred(constant)) < 1e-5
     assert _interior_spread(build_upsampler("nearest", 4, 3)(constant)) < 1e-5
     assert _interior_spread(build_upsampler("blur", 4, 3)(constant)) < 1e-5
 
 
 def test_unknown_upsampling_is_named():
-    with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, nearest, blur"):
+    with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, transposed-blur, nearest, blur"):
         build_upsampler("pixelshuffle", 4, 4)
 
 
@@ -134,7 +139,7 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["data.ada_target=0.6"], "data.ada_target tunes how often the data.augment policies apply, and data.augment is empty"),
         (["data.ada_images=5000"], r"data.ada_images paces ADA, which is off \(data.ada_target is null\)"),
         (["model.generator=resnet", "model.upsample=nearest"], r"model.upsample: the 'resnet' generator has fixed upsampling layers \(those that take one: dcgan, lightweight\)"),
-        (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, nearest, blur"),
+        (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur"),
         (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
     ],
 )
@@ -191,3 +196,11 @@ def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path):
     result = train(config(loss__spectral_weight=1.0, train__steps=2), runs_root=tmp_path, show_progress=False)
     rows = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(row["g_spectral"] > 0 for row in rows)
+
+
+def test_a_gan_with_blurred_transposed_convolutions_trains_and_its_export_draws_the_same_images(tiny, tmp_path):
+    result = train(config(model__generator="dcgan", model__discriminator="sn-dcgan", model__upsample="transposed-blur", train__steps=2), runs_root=tmp_path, show_progress=False)
+    generator = ProductGenerator.load(result.run_dir)
+    assert any(type(module).__name__ == "BinomialBlur" for module in generator.module.modules())
+    images = generator.sample(3, {"category": "caps"}, seed=1)
+    assert (ProductGenerator.load(generator.export(tmp_path / "export")).sample(3, {"category": "caps"}, seed=1) == images).all()

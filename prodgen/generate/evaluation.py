@@ -1,5 +1,5 @@
-"""Score a generator the way a final report does: balanced samples, the test split, every metric,
-JSON + HTML report with grids and nearest-neighbour pairs."""
+"""Score a generator the way a final report does: samples mixing the categories as the catalog does,
+the test split, every metric, JSON + HTML report with grids and nearest-neighbour pairs."""
 
 from __future__ import annotations
 
@@ -11,22 +11,26 @@ import numpy as np
 import torch
 
 from prodgen.data.catalog import Catalog
+from prodgen.errors import ProdgenError
 from prodgen.generate.pipeline import ProductGenerator
-from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, balanced_labels
+from prodgen.metrics.evaluate import REPORT_METRICS, Evaluator, catalog_labels, train_counts
 from prodgen.metrics.registry import EvalOptions
 from prodgen.metrics.report import write_report
 from prodgen.models.sampling import sample_images
 
 
-def balanced_samples(generator: ProductGenerator, count: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """`count` samples, categories in equal shares when the model is conditioned on category
-    (other conditions drawn at random); returns (images, category labels or None)."""
+def catalog_samples(generator: ProductGenerator, catalog: Catalog, count: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """`count` samples; when the model is conditioned on category, categories in the catalog's train
+    shares (`catalog_labels`), other conditions drawn at random. Returns (images, category labels or None)."""
     codes = generator.codes_for(count, None, seed)
     labels = None
     if "category" in generator.conditions.names:
         column = generator.conditions.names.index("category")
-        categories = generator.conditions.cardinalities[column]
-        labels = balanced_labels(count, categories, seed)
+        if generator.conditions.cardinalities[column] != catalog.num_classes:
+            raise ProdgenError(
+                f"The model knows {generator.conditions.cardinalities[column]} categories, catalog {catalog.name!r} has {catalog.num_classes}: score it against the catalog it was trained on."
+            )
+        labels = catalog_labels(count, train_counts(catalog), seed)
         codes[:, column] = torch.from_numpy(labels)
     return sample_images(generator.forward, generator.spec, codes, seed), labels
 
@@ -62,7 +66,7 @@ def evaluate_generator(
     include_cas: bool = True,
     seed: int = 0,
 ) -> dict[str, Any]:
-    images, labels = balanced_samples(generator, count, seed)
+    images, labels = catalog_samples(generator, catalog, count, seed)
     metrics = [m for m in REPORT_METRICS if include_cas or m != "cas"]
     result = report_on_samples(catalog, images, labels, split, metrics, out_dir, seed)
     result["generator"] = generator.source

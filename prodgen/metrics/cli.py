@@ -86,7 +86,7 @@ def _parse_metrics(metrics: str | None, inception_weights: Path | None) -> list[
 def run(
     samples: Path | None = typer.Option(None, "--samples", help=".npy / .npz (images, labels) of uint8 NHWC, or a folder of PNGs (optionally in category sub-folders)."),
     model: str | None = typer.Option(None, "--model", help="Generator to sample from: shipped name, exported folder, run folder or checkpoint."),
-    count: int = typer.Option(10_000, help="With --model: how many samples (categories in equal shares)."),
+    count: int = typer.Option(10_000, help="With --model: how many samples (categories in the catalog's train shares)."),
     data: str | None = typer.Option(None, "--data", help="Catalog the samples imitate (default: the model's catalog, or fashion-mnist)."),
     reference: str = typer.Option("test", help=f"Real split to compare with: {', '.join(REFERENCE_SPLITS)}."),
     metrics: str | None = typer.Option(None, help=f"Comma-separated metrics; default {','.join(REPORT_METRICS)}."),
@@ -96,7 +96,7 @@ def run(
     inception_weights: Path | None = typer.Option(None, help="Local Inception-v3 weights (torch-fidelity's .pth) to add Inception FID."),
 ) -> None:
     """Score samples (a file or folder, or drawn from a generator) and write report.json and report.html."""
-    from prodgen.generate.evaluation import balanced_samples, report_on_samples
+    from prodgen.generate.evaluation import catalog_samples, report_on_samples
     from prodgen.generate.pipeline import ProductGenerator
 
     if (samples is None) == (model is None):
@@ -105,7 +105,7 @@ def run(
     if model is not None:
         generator = ProductGenerator.load(model)
         catalog = load_catalog(data or generator.spec["catalog"])
-        images, labels = balanced_samples(generator, count, seed)
+        images, labels = catalog_samples(generator, catalog, count, seed)
         source = generator.source
     else:
         catalog = load_catalog(data or "fashion-mnist")

@@ -23,9 +23,27 @@ REPORT_METRICS = ("fid", "kid", "pr", "dc", "swd", "spectral", "class_consistenc
 REFERENCE_SPLITS = ("val", "test")
 
 
-def balanced_labels(count: int, num_classes: int, seed: int) -> np.ndarray:
-    """`count` category labels in equal shares (within one), shuffled by `seed`."""
-    return np.random.default_rng(seed).permutation(np.arange(count) % num_classes).astype(np.int64)
+def catalog_labels(count: int, train_counts: np.ndarray | list[int], seed: int) -> np.ndarray:
+    """`count` category labels in the shares of the train split's `train_counts` (largest remainders),
+    shuffled by `seed`. FID, SWD, recall and the rest compare the samples with the real photos as a
+    whole, so the samples must mix the categories as the catalog does: drawn in equal shares from a
+    catalog with half as many hats, the hats alone would count against the model. A balanced catalog
+    gets equal shares, within one, in the same order as always (categories taken in turn)."""
+    counts = np.asarray(train_counts, dtype=np.int64)
+    if count < 0 or len(counts) == 0 or counts.min() < 0 or counts.sum() == 0:
+        raise ProdgenError(f"Cannot draw {count} labels from train counts {counts.tolist()}.")
+    quotas = count * counts / counts.sum()
+    shares = np.floor(quotas).astype(np.int64)
+    remainders = np.argsort(-(quotas - shares), kind="stable")[: count - shares.sum()]
+    shares[remainders] += 1
+    classes = np.repeat(np.arange(len(counts)), shares)
+    turns = np.concatenate([np.arange(n) for n in shares])
+    in_turn = classes[np.lexsort((classes, turns))]
+    return np.random.default_rng(seed).permutation(in_turn).astype(np.int64)
+
+
+def train_counts(catalog: Catalog) -> np.ndarray:
+    return np.bincount(catalog.labels[catalog.split_indices("train")], minlength=catalog.num_classes)
 
 
 class Evaluator:
@@ -177,10 +195,10 @@ class Evaluator:
         metrics: tuple[str, ...] | list[str] = VALIDATION_METRICS,
         floors: bool = True,
     ) -> dict[str, Any]:
-        """Draw `count` samples from a generator (labels balanced over categories when conditional) and score them."""
+        """Draw `count` samples from a generator (when conditional, categories in the train split's shares) and score them."""
         labels = None
         if conditional:
-            labels = balanced_labels(count, self.catalog.num_classes, self.seed)
+            labels = catalog_labels(count, train_counts(self.catalog), self.seed)
         return self.evaluate(sample_fn(count, labels, self.seed), labels, metrics, floors)
 
 

@@ -86,8 +86,7 @@ class MetricSpec:
     description: str
     needs_labels: bool
     # "train": the floor scores a real train sample of the same size as the samples; "val": it
-    # scores the val split (for memorisation, where train images are copies by definition and the
-    # test split sets the threshold).
+    # scores the val split (for memorisation, where train images are copies by definition).
     floor_from: Literal["train", "val"]
     fast: bool  # cheap enough for validation during training
 
@@ -190,12 +189,12 @@ def _per_category(ctx: MetricContext) -> MetricResult:
 
 @register_metric(
     "memorisation",
-    "Share of samples nearer a train image than 99% of real test images are (about 0.01 for new images)",
+    "Share of samples nearer a train image than 99% of train images are to their nearest other one (about 0.01 for new images)",
     floor_from="val",
 )
 def _memorisation(ctx: MetricContext) -> MetricResult:
     train = ctx.split("train")
-    threshold = copy_threshold(ctx.split("test").features, train.features)
+    threshold = copy_threshold(train.features)
     result = memorisation(ctx.samples.features, train.features, threshold)
     return MetricResult(
         {"memorisation": result.share, "memorisation_threshold": result.threshold},

@@ -34,7 +34,7 @@ VALUE_GUIDE: dict[str, tuple[str, str]] = {
     "modes_covered": ("Categories covered", "share of categories with at least half their real share"),
     "histogram_tv": ("Category histogram distance", "total variation, lower is better"),
     "memorisation": ("Memorisation", "share of near-copies of train images; about 0.01 for new images"),
-    "memorisation_threshold": ("Near-copy distance threshold", "1st percentile of real test-to-train distances"),
+    "memorisation_threshold": ("Near-copy distance threshold", "1st percentile of train photos' distances to their nearest other train photo"),
     "cas": ("CAS", "test accuracy of a classifier trained on samples"),
     "inception_fid": ("FID (Inception-v3)", "lower is better; comparable with published numbers"),
 }

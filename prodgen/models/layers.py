@@ -34,6 +34,19 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
+class BinomialBlur(nn.Module):
+    """A fixed [1, 2, 1] x [1, 2, 1] / 16 low-pass per channel (the filter StyleGAN applies when
+    upsampling). Its response is zero at the Nyquist frequency, where a 2x layer's checkerboard lives."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (torch.outer(taps, taps) / 16).expand(channels, 1, 3, 3).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, groups=x.shape[1])
+
+
 class _ResizeConvolution(nn.Module):
     """Nearest-neighbour 2x resize, then a 3x3 convolution (Odena et al. 2016): every output pixel
     gets the same number of kernel taps, so there is no checkerboard to learn away."""
@@ -41,25 +54,34 @@ class _ResizeConvolution(nn.Module):
     def __init__(self, c_in: int, c_out: int, bias: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
-
-    def smooth(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        self.smooth = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.smooth(F.interpolate(x, scale_factor=2, mode="nearest")))
 
 
 class _BlurResizeConvolution(_ResizeConvolution):
-    """Resize-convolution with a [1, 2, 1] binomial low-pass after the resize (the filter StyleGAN
-    applies when upsampling): the nearest-neighbour copy's 2-pixel blocks are smoothed too."""
+    """Resize-convolution with the binomial low-pass after the resize: the nearest-neighbour copy's
+    2-pixel blocks are smoothed too."""
 
     def __init__(self, c_in: int, c_out: int, bias: bool = False):
         super().__init__(c_in, c_out, bias)
-        taps = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("kernel", (torch.outer(taps, taps) / 16).expand(c_in, 1, 3, 3).contiguous(), persistent=False)
+        self.smooth = BinomialBlur(c_in)
 
-    def smooth(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, groups=x.shape[1])
+
+class _BlurredTransposedConvolution(nn.Module):
+    """The transposed convolution, then the binomial low-pass on its output (StyleGAN's order: the
+    zero-insertion's mirror image of the input's mean lands on the Nyquist frequency, where the
+    filter is zero). It costs a depthwise 3x3 on top of the transposed convolution, where a
+    resize-convolution's 3x3 at the doubled size costs about twice the layer."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+        self.blur = BinomialBlur(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blur(self.conv(x))
 
 
 def _transposed(c_in: int, c_out: int, bias: bool = False) -> nn.Module:
@@ -67,7 +89,12 @@ def _transposed(c_in: int, c_out: int, bias: bool = False) -> nn.Module:
 
 
 # 2x upsampling layers by name (a generator's `upsample` argument, `model.upsample` in a preset).
-UPSAMPLERS = {"transposed": _transposed, "nearest": _ResizeConvolution, "blur": _BlurResizeConvolution}
+UPSAMPLERS = {
+    "transposed": _transposed,
+    "transposed-blur": _BlurredTransposedConvolution,
+    "nearest": _ResizeConvolution,
+    "blur": _BlurResizeConvolution,
+}
 
 
 def build_upsampler(kind: str, c_in: int, c_out: int, bias: bool = False) -> nn.Module:
