@@ -5,6 +5,7 @@ network (Laplacian SWD, spectral artefact score) beside the catalog feature netw
     .venv/bin/python benchmarks/bench_small_catalog.py screen RUN_DIR [RUN_DIR ...]          # val split: choose
     .venv/bin/python benchmarks/bench_small_catalog.py pictures RUN_DIR docs/images/small-catalog/NAME
     .venv/bin/python benchmarks/bench_small_catalog.py upsamplers          # G's step cost per upsampling
+    .venv/bin/python benchmarks/bench_small_catalog.py heldout-copies clothing-white val docs/images/small-catalog/val-photos-under-copy-threshold.png
 
 Test scores come from `bench_train.py score RUN_DIR` (the test split, once per reported model).
 `screen` writes benchmarks/results/screen-RUN.json; `pictures` writes, for one run, a sheet with a
@@ -29,6 +30,7 @@ from prodgen.generate import ProductGenerator
 from prodgen.generate.evaluation import catalog_samples, report_on_samples
 from prodgen.imaging import labelled_rows, make_grid, save_png, upscale_nearest
 from prodgen.metrics.features import load_feature_network
+from prodgen.metrics.memorisation import copy_threshold
 from prodgen.metrics.neighbours import nearest
 from prodgen.models.dcgan import DCGANGenerator
 from prodgen.models.layers import UPSAMPLERS
@@ -89,6 +91,23 @@ def pictures(run_dir: Path, out_dir: Path, per_category: int = 8, neighbours: in
     tiles = upscale_nearest(np.concatenate([samples, train_images[closest]]), 96)
     save_png(make_grid(tiles, ncols=neighbours), out_dir / "nearest-train-neighbours.png")
     print(f"pictures: {out_dir}")
+
+
+@app.command("heldout-copies")
+def heldout_copies(catalog_name: str, split: str, out: Path, threads: int = 2) -> None:
+    """The real held-out photos that memorisation's threshold counts as copies (its floor), above
+    their nearest train photos: what "closer than 99 % of train photos are to each other" looks like."""
+    torch.set_num_threads(threads)
+    catalog, network = load_catalog(catalog_name), load_feature_network(catalog_name)
+    (train_images, _), (heldout, _) = catalog.subset("train"), catalog.subset(split)
+    train_features = network.extract(train_images).features
+    threshold = copy_threshold(train_features)
+    distances, closest = nearest(network.extract(heldout).features, train_features)
+    under = np.flatnonzero(distances < threshold)
+    print(json.dumps({"threshold": threshold, "photos": len(heldout), "under": len(under), "distances": distances[under].round(3).tolist()}))
+    if len(under):
+        tiles = upscale_nearest(np.concatenate([heldout[under], train_images[closest[under]]]), 96)
+        save_png(make_grid(tiles, ncols=len(under)), out)
 
 
 @app.command()
