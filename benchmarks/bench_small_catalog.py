@@ -30,7 +30,7 @@ from prodgen.generate import ProductGenerator
 from prodgen.generate.evaluation import catalog_samples, report_on_samples
 from prodgen.imaging import labelled_rows, make_grid, save_png, upscale_nearest
 from prodgen.metrics.features import load_feature_network
-from prodgen.metrics.memorisation import copy_threshold
+from prodgen.metrics.memorisation import copy_threshold, memorisation
 from prodgen.metrics.neighbours import nearest
 from prodgen.models.dcgan import DCGANGenerator
 from prodgen.models.layers import UPSAMPLERS
@@ -101,12 +101,11 @@ def heldout_copies(catalog_name: str, split: str, out: Path, threads: int = 2) -
     catalog, network = load_catalog(catalog_name), load_feature_network(catalog_name)
     (train_images, _), (heldout, _) = catalog.subset("train"), catalog.subset(split)
     train_features = network.extract(train_images).features
-    threshold = copy_threshold(train_features)
-    distances, closest = nearest(network.extract(heldout).features, train_features)
-    under = np.flatnonzero(distances < threshold)
-    print(json.dumps({"threshold": threshold, "photos": len(heldout), "under": len(under), "distances": distances[under].round(3).tolist()}))
+    copies = memorisation(network.extract(heldout).features, train_features, copy_threshold(train_features))
+    under = np.flatnonzero(copies.nearest_distances < copies.threshold)
+    print(json.dumps({"threshold": copies.threshold, "photos": len(heldout), "under": len(under), "distances": copies.nearest_distances[under].round(3).tolist()}))
     if len(under):
-        tiles = upscale_nearest(np.concatenate([heldout[under], train_images[closest[under]]]), 96)
+        tiles = upscale_nearest(np.concatenate([heldout[under], train_images[copies.nearest_train_indices[under]]]), 96)
         save_png(make_grid(tiles, ncols=len(under)), out)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from prodgen.data import load_catalog
 from prodgen.generate.pipeline import ProductGenerator
 from prodgen.generate.variants import neighbourhood, seed_anchor
-from prodgen.models.sampling import block_latents, image_latent
+from prodgen.models.sampling import block_latents, stream_latents
 
 from .conftest import cli_error, invoke
 
@@ -112,8 +112,8 @@ def test_neighbourhood_is_reproducible():
 
 @pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
 def test_a_blocks_first_rows_are_the_same_numbers_however_many_are_drawn(seed):
-    """image_latent and the service draw only the rows up to the image's own; numpy fills in order."""
+    """stream_latents (variants, the service) draws only the rows up to each image's own; numpy fills in order."""
     full = block_latents(seed, 3, 128)
     for rows in (1, 2, 37, 255, 256):
         assert torch.equal(block_latents(seed, 3, 128, rows=rows), full[:rows])
-    assert torch.equal(image_latent(seed, 3 * 256 + 200, 128), full[200:201])
+    assert torch.equal(stream_latents(seed, 3 * 256 + 200, 1, 128), full[200:201])

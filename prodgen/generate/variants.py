@@ -16,7 +16,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate.inversion import invert
 from prodgen.generate.photos import ProductPhotos
 from prodgen.generate.pipeline import ProductGenerator
-from prodgen.models.sampling import image_latent
+from prodgen.models.sampling import stream_latents
 
 INTERPOLATIONS = ("slerp", "linear")
 
@@ -33,7 +33,7 @@ def seed_anchor(generator: ProductGenerator, seed: int, index: int, query: dict[
     """Image `index` of the seed's stream, as `prodgen generate --seed` draws it."""
     if index < 0:
         raise ProdgenError(f"--index must be 0 or more, got {index}.")
-    z = image_latent(seed, index, generator.spec["arguments"]["z_dim"]) * truncation
+    z = stream_latents(seed, index, 1, generator.spec["arguments"]["z_dim"]) * truncation
     codes = generator.codes_for(1, query, seed, first_index=index)
     return Anchor(z, codes, {"seed": seed, "index": index, "truncation": truncation, "conditions": generator.conditions.decode(codes[0])})
 

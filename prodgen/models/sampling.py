@@ -67,12 +67,6 @@ def block_latents(seed: int, block: int, z_dim: int, rows: int = BLOCK) -> torch
     return torch.from_numpy(block_rng(seed, block, NOISE_STREAM).standard_normal((rows, z_dim), dtype=np.float32))
 
 
-def image_latent(seed: int, index: int, z_dim: int) -> torch.Tensor:
-    """(1, z_dim): the latent of image `index` of the seed's stream, the row of its block that sampling uses."""
-    block, row = divmod(index, BLOCK)
-    return block_latents(seed, block, z_dim, rows=row + 1)[row:]
-
-
 def index_blocks(first_index: int, count: int) -> Iterator[tuple[int, int, int]]:
     """(block, first row, rows) for images first_index .. first_index + count - 1."""
     index, end = first_index, first_index + count
@@ -81,6 +75,12 @@ def index_blocks(first_index: int, count: int) -> Iterator[tuple[int, int, int]]
         rows = min(BLOCK - row, end - index)
         yield block, row, rows
         index += rows
+
+
+def stream_latents(seed: int, first_index: int, count: int, z_dim: int) -> torch.Tensor:
+    """(count, z_dim): the latents of images first_index .. first_index + count - 1 of the seed's
+    stream, the rows of their blocks that `sample_images` uses, drawn only up to each last row."""
+    return torch.cat([block_latents(seed, block, z_dim, rows=row + rows)[row:] for block, row, rows in index_blocks(first_index, count)])
 
 
 @torch.no_grad()

@@ -42,19 +42,12 @@ import numpy as np
 import torch
 
 from prodgen.generate.pipeline import ProductGenerator
-from prodgen.models.sampling import BLOCK, block_latents, index_blocks
+from prodgen.models.sampling import BLOCK, block_latents, stream_latents
 
 PROBE_SEED = 2**31 - 1  # any seed: the probe only has to exercise every row of a pass
 CANDIDATE_SIZES = (*range(1, 17), 24, 32, 48, 64, 96, 128, 192)  # then the full block
 DEFAULT_MAX_BATCH = 8
 STOP = object()
-
-
-def request_latents(seed: int, first_index: int, count: int, z_dim: int, truncation: float) -> torch.Tensor:
-    """The latents of images first_index .. first_index + count - 1 of the seed's stream, scaled by the
-    truncation psi, as `sample_images` computes them (rows of each image's block)."""
-    rows = [block_latents(seed, block, z_dim, rows=row + rows)[row:] for block, row, rows in index_blocks(first_index, count)]
-    return torch.cat(rows) * truncation
 
 
 @torch.no_grad()
@@ -145,7 +138,7 @@ class InferenceWorker:
             return
         try:
             z_dim = self.generator.spec["arguments"]["z_dim"]
-            latents = torch.cat([request_latents(p.seed, p.first_index, p.count, z_dim, p.truncation) for p in round_])
+            latents = torch.cat([stream_latents(p.seed, p.first_index, p.count, z_dim) * p.truncation for p in round_])
             codes = torch.cat([p.codes for p in round_])
             images = np.concatenate([self._draw(latents[start : start + BLOCK], codes[start : start + BLOCK]) for start in range(0, len(latents), BLOCK)])
         except Exception as exc:  # every caller of the round hears of it, and the worker goes on
