@@ -62,7 +62,8 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
         result = report_on_samples(catalog, images, labels, "val", SCREEN_METRICS)
         history = json.loads((run_dir / "history.json").read_text())
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
-                   "samples": count, "split": "val", **_headline(result)}
+                   "samples": count, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
+                   "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"]}
         write_json_atomic(RESULTS / f"screen-{run_key(run_dir, tag)}.json", summary)
         print(json.dumps(summary))
 
@@ -111,10 +112,12 @@ def heldout_copies(catalog_name: str, split: str, out: Path, threads: int = 2) -
 
 @app.command()
 def upsamplers(batch: int = 32, repeats: int = 20, threads: int = 1) -> None:
-    """Forward + backward time of catalog-64's generator (64x64, g_width 32, 10 categories) per `model.upsample`."""
+    """Forward + backward time of catalog-64's generator (64x64, g_width 32, 10 categories) per `model.upsample`,
+    each kind for every layer, then resize-convolutions for the top layers only."""
     torch.set_num_threads(threads)
     z, conditions = torch.randn(batch, 128), torch.randint(0, 10, (batch, 1))
-    for kind in UPSAMPLERS:
+    top_layers_resized = [["transposed"] * 3 + ["nearest"], ["transposed"] * 2 + ["nearest"] * 2]
+    for kind in [*UPSAMPLERS, *top_layers_resized]:
         torch.manual_seed(0)
         generator = DCGANGenerator(z_dim=128, channels=3, height=64, width=64, cardinalities=(10,), width_mult=32, upsample=kind)
         for _ in range(3):  # warm-up: allocator and kernel choice

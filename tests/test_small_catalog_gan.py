@@ -57,6 +57,18 @@ def test_a_constant_map_upsamples_to_a_checkerboard_only_through_a_bare_transpos
     assert _interior_spread(build_upsampler("blur", 4, 3)(constant)) < 1e-5
 
 
+def test_a_list_names_each_layers_upsampling_coarsest_first():
+    generator = build_generator("dcgan", z_dim=8, channels=3, height=32, width=32, width_mult=8, upsample=["transposed", "nearest", "blur"])
+    assert [type(layer.conv).__name__ for layer in generator.layers[1:]] + [type(generator.out).__name__] == [
+        "ConvTranspose2d", "_ResizeConvolution", "_BlurResizeConvolution"
+    ]
+    assert generator(torch.randn(2, 8)).shape == (2, 3, 32, 32)
+    lightweight = build_generator("lightweight", z_dim=8, channels=3, height=32, width=32, width_mult=8, upsample=["transposed", "transposed", "nearest"])
+    assert [type(block.up).__name__ for block in lightweight.blocks] == ["ConvTranspose2d", "ConvTranspose2d", "_ResizeConvolution"]
+    with pytest.raises(ProdgenError, match="upsample lists 2 layers; this generator has 3 2x layers, coarsest first"):
+        build_generator("dcgan", z_dim=8, channels=3, height=32, width=32, width_mult=8, upsample=["transposed", "nearest"])
+
+
 def test_unknown_upsampling_is_named():
     with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, transposed-blur, nearest, blur"):
         build_upsampler("pixelshuffle", 4, 4)
@@ -140,6 +152,8 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["data.ada_images=5000"], r"data.ada_images paces ADA, which is off \(data.ada_target is null\)"),
         (["model.generator=resnet", "model.upsample=nearest"], r"model.upsample: the 'resnet' generator has fixed upsampling layers \(those that take one: dcgan, lightweight\)"),
         (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur"),
+        (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur"),
+        (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
     ],
 )
@@ -192,15 +206,31 @@ def test_spectral_loss_is_zero_for_matching_spectra_and_pulls_a_checkerboard_tow
     assert spectral_loss(stepped, real).item() < before.item()
 
 
+def test_the_spectral_loss_on_the_upper_radii_ignores_low_frequency_differences_and_sees_a_checkerboard():
+    real = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    rows = torch.arange(32.0)
+    broad_wave = torch.sin(2 * torch.pi * rows / 32)[:, None].expand(32, 32)  # one period across the image: radius 1
+    low_only = real + 2 * broad_wave
+    assert spectral_loss(low_only, real).item() > 0.01  # the full loss counts radius 1 ...
+    assert spectral_loss(low_only, real, skip_share=0.5).item() < 1e-6  # ... the upper half does not
+    checkerboard = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(16, 16)
+    assert spectral_loss(real + 0.4 * checkerboard, real, skip_share=0.5).item() > spectral_loss(real + 0.4 * checkerboard, real).item() > 0.01
+
+
 def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path):
     result = train(config(loss__spectral_weight=1.0, train__steps=2), runs_root=tmp_path, show_progress=False)
     rows = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(row["g_spectral"] > 0 for row in rows)
 
 
-def test_a_gan_with_blurred_transposed_convolutions_trains_and_its_export_draws_the_same_images(tiny, tmp_path):
-    result = train(config(model__generator="dcgan", model__discriminator="sn-dcgan", model__upsample="transposed-blur", train__steps=2), runs_root=tmp_path, show_progress=False)
+@pytest.mark.parametrize(
+    ("upsample", "hidden_layer", "image_layer"),
+    [("transposed-blur", "_BlurredTransposedConvolution", "_BlurredTransposedConvolution"), (["transposed", "nearest"], "ConvTranspose2d", "_ResizeConvolution")],
+)
+def test_a_gan_with_other_upsampling_trains_and_its_export_draws_the_same_images(tiny, tmp_path, upsample, hidden_layer, image_layer):
+    # the tiny catalog's 16 px are two 2x layers above the 4x4 base map: one hidden, one drawing the image
+    result = train(config(model__generator="dcgan", model__discriminator="sn-dcgan", model__upsample=upsample, train__steps=2), runs_root=tmp_path, show_progress=False)
     generator = ProductGenerator.load(result.run_dir)
-    assert any(type(module).__name__ == "BinomialBlur" for module in generator.module.modules())
+    assert type(generator.module.layers[1].conv).__name__ == hidden_layer and type(generator.module.out).__name__ == image_layer
     images = generator.sample(3, {"category": "caps"}, seed=1)
     assert (ProductGenerator.load(generator.export(tmp_path / "export")).sample(3, {"category": "caps"}, seed=1) == images).all()

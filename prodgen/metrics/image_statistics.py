@@ -97,9 +97,11 @@ def radial_power_spectrum(images: torch.Tensor) -> torch.Tensor:
     return torch.zeros(int(radius.max()) + 1, device=power.device).index_add_(0, radius, power.flatten()) / torch.bincount(radius)
 
 
-def log_spectrum_gap(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Mean |log10| difference of two radial spectra, radius 0 (the removed mean) left out."""
-    return (torch.log10(generated[1:] + SPECTRUM_FLOOR) - torch.log10(real[1:] + SPECTRUM_FLOOR)).abs().mean()
+def log_spectrum_gap(generated: torch.Tensor, real: torch.Tensor, first_radius: int = 1) -> torch.Tensor:
+    """Mean |log10| difference of two radial spectra from `first_radius` on (radius 0, the removed
+    mean, never counts)."""
+    first = max(1, first_radius)
+    return (torch.log10(generated[first:] + SPECTRUM_FLOOR) - torch.log10(real[first:] + SPECTRUM_FLOOR)).abs().mean()
 
 
 def uint8_spectrum(images: np.ndarray) -> torch.Tensor:

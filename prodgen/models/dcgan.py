@@ -20,6 +20,7 @@ from prodgen.models.layers import (
     DiscriminatorOutput,
     build_upsampler,
     maybe_sn,
+    per_layer_upsampling,
     plan_resolution,
     project_latent,
 )
@@ -62,7 +63,8 @@ class DCGANGenerator(nn.Module):
     zero) and had barely separated them after 5-6 minutes of training (benchmarks/RESULTS.md).
 
     `upsample` names the 2x layers (prodgen.models.layers.UPSAMPLERS): the classic transposed
-    convolution, or a resize-convolution that cannot draw checkerboards."""
+    convolution, or a resize-convolution that cannot draw checkerboards; a list names each layer,
+    coarsest first, the last one drawing the image."""
 
     def __init__(
         self,
@@ -72,18 +74,21 @@ class DCGANGenerator(nn.Module):
         width: int,
         cardinalities: Sequence[int] = (),
         width_mult: int = 64,
-        upsample: str = "transposed",
+        upsample: str | Sequence[str] = "transposed",
         **_ignored,
     ):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         self.z_dim = z_dim
         widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
+        *hidden_kinds, out_kind = per_layer_upsampling(upsample, doublings)
         self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
         project = nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, bias=False)
         self.layers = nn.ModuleList([_ProjectLayer(project, widths[0], cardinalities)])
-        self.layers.extend(_UpLayer(build_upsampler(upsample, c_in, c_out), c_out, cardinalities) for c_in, c_out in zip(widths, widths[1:]))
-        self.out = build_upsampler(upsample, widths[-1], channels)
+        self.layers.extend(
+            _UpLayer(build_upsampler(kind, c_in, c_out), c_out, cardinalities) for kind, c_in, c_out in zip(hidden_kinds, widths, widths[1:])
+        )
+        self.out = build_upsampler(out_kind, widths[-1], channels)
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:

@@ -97,6 +97,17 @@ UPSAMPLERS = {
 }
 
 
+def per_layer_upsampling(upsample: str | Sequence[str], count: int) -> list[str]:
+    """One upsampling kind per 2x layer, coarsest first: one name for every layer, or a list naming
+    each, e.g. cheap transposed convolutions at low resolution and resize-convolutions at the top,
+    where a checkerboard shows most."""
+    if isinstance(upsample, str):
+        return [upsample] * count
+    if len(upsample) != count:
+        raise ProdgenError(f"upsample lists {len(upsample)} layers; this generator has {count} 2x layers, coarsest first.")
+    return list(upsample)
+
+
 def build_upsampler(kind: str, c_in: int, c_out: int, bias: bool = False) -> nn.Module:
     if kind not in UPSAMPLERS:
         raise ProdgenError(f"Unknown upsampling {kind!r}; registered: {', '.join(UPSAMPLERS)}.")

@@ -26,6 +26,7 @@ from prodgen.models.layers import (
     DiscriminatorHead,
     DiscriminatorOutput,
     build_upsampler,
+    per_layer_upsampling,
     plan_resolution,
     project_latent,
 )
@@ -81,7 +82,7 @@ class LightweightGenerator(nn.Module):
         width: int,
         cardinalities: Sequence[int] = (),
         width_mult: int = 16,
-        upsample: str = "nearest",
+        upsample: str | Sequence[str] = "nearest",
         **_ignored,
     ):
         super().__init__()
@@ -91,7 +92,8 @@ class LightweightGenerator(nn.Module):
         self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
         self.project = nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), 2 * widths[0], (base_h, base_w), 1, 0, bias=False)
         self.project_norm = ConditionalBatchNorm2d(2 * widths[0], cardinalities)
-        self.blocks = nn.ModuleList(_GatedUpBlock(a, b, upsample, cardinalities) for a, b in zip(widths, widths[1:]))
+        kinds = per_layer_upsampling(upsample, doublings)
+        self.blocks = nn.ModuleList(_GatedUpBlock(a, b, kind, cardinalities) for kind, a, b in zip(kinds, widths, widths[1:]))
         # block i's output (resolution index i + 1) gates block i + SLE_SPAN's output
         self.excite = nn.ModuleDict(
             {str(i + SLE_SPAN): _SkipLayerExcitation(widths[i], widths[i + SLE_SPAN]) for i in range(doublings + 1 - SLE_SPAN)}

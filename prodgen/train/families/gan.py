@@ -46,7 +46,9 @@ class GANModelConfig(Section):
     d_width: int = Field(32, ge=4, le=2048)
     attention: bool = Field(False, description="SAGAN self-attention in G and D (architectures that have it: resnet, projection)")
     auxiliary_weight: float = Field(1.0, ge=0.0, description="> 0 adds AC-GAN classifier heads to D with this weight")
-    upsample: str | None = Field(None, description=f"G's 2x layers: {', '.join(UPSAMPLERS)}; null: the architecture's own")
+    upsample: str | list[str] | None = Field(
+        None, description=f"G's 2x layers: {', '.join(UPSAMPLERS)}, or a list naming each layer, coarsest first; null: the architecture's own"
+    )
     self_supervised_weight: float = Field(
         0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
     )
@@ -57,6 +59,9 @@ class GANLossConfig(Section):
     r1_gamma: float = Field(0.0, ge=0.0)
     gp_weight: float = Field(10.0, ge=0.0, description="weight of the WGAN-GP gradient penalty (loss.kind wgan-gp)")
     spectral_weight: float = Field(0.0, ge=0.0, description="> 0: G also matches the real batch's radial power spectrum (Durall et al. 2020), with this weight")
+    spectral_from: float = Field(
+        0.0, ge=0.0, lt=1.0, description="the share of radii, from the lowest, the spectral loss leaves out: 0.5 matches only the upper half, where checkerboards sit, and leaves colour and layout to D"
+    )
 
 
 def _takes(architecture: type, argument: str) -> bool:
@@ -88,14 +93,17 @@ class GAN(Family):
             elif model.attention and not _takes(table[choice], "attention"):
                 problems.append(f"model.attention: the {choice!r} {kind} has no self-attention layer (those that have one: {_taking(table, 'attention')})")
         if model.upsample is not None:
-            if model.upsample not in UPSAMPLERS:
-                problems.append(f"model.upsample: unknown upsampling {model.upsample!r}; registered: {', '.join(UPSAMPLERS)}")
+            unknown = [kind for kind in ([model.upsample] if isinstance(model.upsample, str) else model.upsample) if kind not in UPSAMPLERS]
+            if unknown:
+                problems.append(f"model.upsample: unknown upsampling {', '.join(map(repr, unknown))}; registered: {', '.join(UPSAMPLERS)}")
             elif model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "upsample"):
                 problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {_taking(GENERATORS, 'upsample')})")
         if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
             problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {_taking(DISCRIMINATORS, 'decoders')})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
+        if loss.spectral_from > 0 and loss.spectral_weight == 0:
+            problems.append("loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
             problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
         if config.eval.metric not in SELECTION_KEYS:
@@ -217,7 +225,7 @@ class GAN(Family):
                     loss = loss + self.config.model.auxiliary_weight * aux
                     logs["g_aux"] = aux.item()
                 if self.config.loss.spectral_weight > 0:
-                    spectral = spectral_loss(fake, batch.images)
+                    spectral = spectral_loss(fake, batch.images, self.config.loss.spectral_from)
                     loss = loss + self.config.loss.spectral_weight * spectral
                     logs["g_spectral"] = spectral.item()
             logs["g_loss"] = loss.item()
