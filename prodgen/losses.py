@@ -122,13 +122,13 @@ def auxiliary_classification_loss(output: DiscriminatorOutput, conditions: torch
     return sum(F.cross_entropy(logits, conditions[:, i]) for i, logits in enumerate(output.aux_logits))
 
 
-def spectral_loss(fake: torch.Tensor, real: torch.Tensor, skip_share: float = 0.0) -> torch.Tensor:
+def spectral_loss(fake: torch.Tensor, real: torch.Tensor, from_share: float = 0.0) -> torch.Tensor:
     """Spectral regularisation (Durall et al. 2020, "Watch your up-convolution"): the gap between the
     generated and the real batch's azimuthally averaged power spectra, log10, as the `spectral` metric
     measures it. The discriminator tolerates a checkerboard's excess at high frequencies or blur's
-    deficit for long; this term penalises either from the first step. `skip_share` leaves out that
+    deficit for long; this term penalises either from the first step. `from_share` leaves out that
     share of the lowest radii: one batch's low-frequency power is mostly which products and colours
     it drew, which is D's business, not an artefact."""
     target = radial_power_spectrum(real).detach()
-    # the radii the metric's high-frequency ratio sums at skip_share 0.5
-    return log_spectrum_gap(radial_power_spectrum(fake), target, first_radius=1 + int(skip_share * (len(target) - 1)))
+    # the radii the metric's high-frequency ratio sums at from_share 0.5
+    return log_spectrum_gap(radial_power_spectrum(fake), target, first_radius=1 + int(from_share * (len(target) - 1)))

@@ -212,9 +212,9 @@ def test_the_spectral_loss_on_the_upper_radii_ignores_low_frequency_differences_
     broad_wave = torch.sin(2 * torch.pi * rows / 32)[:, None].expand(32, 32)  # one period across the image: radius 1
     low_only = real + 2 * broad_wave
     assert spectral_loss(low_only, real).item() > 0.01  # the full loss counts radius 1 ...
-    assert spectral_loss(low_only, real, skip_share=0.5).item() < 1e-6  # ... the upper half does not
+    assert spectral_loss(low_only, real, from_share=0.5).item() < 1e-6  # ... the upper half does not
     checkerboard = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(16, 16)
-    assert spectral_loss(real + 0.4 * checkerboard, real, skip_share=0.5).item() > spectral_loss(real + 0.4 * checkerboard, real).item() > 0.01
+    assert spectral_loss(real + 0.4 * checkerboard, real, from_share=0.5).item() > spectral_loss(real + 0.4 * checkerboard, real).item() > 0.01
 
 
 def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path):
