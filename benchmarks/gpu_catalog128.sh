@@ -9,9 +9,10 @@
 #   here, once:   bash benchmarks/gpu_catalog128.sh pack      # .gpu/stage (wheels) and .gpu/catalog
 #                                                             # (the catalog as WebP); prints each call's size
 #   device call 1 (carry [".gpu/stage"]):   OUT=... bash benchmarks/gpu_catalog128.sh stage
-#                 installs the wheels the machine lacks (pydantic) into /tmp/pydeps
+#                 installs the wheels the machine lacks (pydantic) into /tmp/pydeps, and puts the
+#                 catalog's feature network (fitted here by pack, on the decoded photos) in place
 #   device call 2 (carry [".gpu/catalog"]): OUT=... bash benchmarks/gpu_catalog128.sh start
-#                 unpacks the catalog, fits its feature network on the GPU, starts training in its own
+#                 unpacks the catalog (fits its feature network if none was staged), starts training in its own
 #                 process session (setsid: it outlives the call), then waits for it for up to $WAIT s
 #   device call 3 (no carry):               OUT=... bash benchmarks/gpu_catalog128.sh finish
 #                 waits for the rest of the training, scores the test split, draws the pictures
@@ -41,7 +42,8 @@ export PYTHONUNBUFFERED=1 COLUMNS=200  # rich wraps at 80 columns when not on a 
 # pack reads this machine's catalogs; the device phases keep theirs in /tmp
 [ "$PHASE" = pack ] || export PRODGEN_HOME=${PRODGEN_HOME:-/tmp/prodgen-home}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-[ -d /tmp/pydeps ] && export PYTHONPATH=$PYTHONPATH:/tmp/pydeps
+PYDEPS=${PYDEPS:-/tmp/pydeps}
+[ -d "$PYDEPS" ] && export PYTHONPATH=$PYTHONPATH:$PYDEPS
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 section() { echo "=== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
@@ -60,6 +62,12 @@ pack)
             -d .gpu/stage/wheels "$package==$version" 2>&1 | grep -v "^WARNING: Location" || true
     done
     .venv/bin/python benchmarks/catalog_travel.py pack "$CATALOG" ".gpu/catalog/$CATALOG.tar.xz" || exit 2
+    # the feature network, fitted here on the photos as they will arrive (decoded), saves device time
+    scratch=$(mktemp -d)
+    PRODGEN_HOME=$scratch .venv/bin/python benchmarks/catalog_travel.py unpack ".gpu/catalog/$CATALOG.tar.xz" || exit 2
+    PRODGEN_HOME=$scratch COLUMNS=200 .venv/bin/prodgen eval fit-features --data "$CATALOG" | grep "^Feature network"
+    mkdir -p ".gpu/stage/features/$CATALOG" && cp "$scratch/features/$CATALOG"/{config.json,model.safetensors} ".gpu/stage/features/$CATALOG/"
+    rm -rf "$scratch"
     tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | awk '{print $1}')
     for carried in .gpu/stage .gpu/catalog; do
         total=$(( tree + $(du -cb $carried | tail -1 | awk '{print $1}') ))
@@ -70,17 +78,22 @@ pack)
     ;;
 stage)
     section "setup: wheels"
-    $PY -m pip install --quiet --no-index --no-deps --upgrade --target /tmp/pydeps .gpu/stage/wheels/*.whl 2>&1 | tail -3 | tee -a "$LOG"
-    export PYTHONPATH=$PYTHONPATH:/tmp/pydeps
+    $PY -m pip install --quiet --no-index --no-deps --upgrade --target "$PYDEPS" .gpu/stage/wheels/*.whl 2>&1 | tail -3 | tee -a "$LOG"
+    export PYTHONPATH=$PYTHONPATH:$PYDEPS
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
     $PY -c "import torch, pydantic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'pydantic', pydantic.VERSION)" 2>&1 | tee -a "$LOG"
+    mkdir -p "$PRODGEN_HOME/features" && cp -r .gpu/stage/features/* "$PRODGEN_HOME/features/" 2>/dev/null
     ;;
 start)
     section "setup: the catalog and its feature network"
     if [ -f ".gpu/catalog/$CATALOG.tar.xz" ]; then
         $PY benchmarks/catalog_travel.py unpack ".gpu/catalog/$CATALOG.tar.xz" 2>&1 | tee -a "$LOG"
     fi
-    $PY -m prodgen.cli eval fit-features --data "$CATALOG" 2>&1 | grep -i "^Feature network\|error" | tee -a "$LOG"
+    if [ -f "$PRODGEN_HOME/features/$CATALOG/model.safetensors" ]; then
+        $PY -c "import json; c = json.load(open('$PRODGEN_HOME/features/$CATALOG/config.json')); print('feature network (carried): val', c['val_accuracy'], 'test', c['test_accuracy'], 'catalog', c['catalog_images_sha256'][:16])" 2>&1 | tee -a "$LOG"
+    else
+        $PY -m prodgen.cli eval fit-features --data "$CATALOG" 2>&1 | grep -i "^Feature network\|error" | tee -a "$LOG"
+    fi
     rm -rf "$RUNS"
     section "$PRESET on $CATALOG for $MINUTES minutes, in its own process session"
     # eval.samples 1000 against the 133 val photos, as the CPU benchmarks; the loop keeps the best checkpoint
