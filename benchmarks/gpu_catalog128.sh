@@ -4,7 +4,7 @@
 # scores pick the checkpoint; with one model there is nothing to choose, so no separate val screen.
 #
 # Why four phases. A device call carries the working tree, 64 MiB at most, and the tree alone is about
-# 56 MiB; one call runs 10 minutes at most; a warm machine goes back 30 s after a call ends. So:
+# 57 MiB; one call runs 10 minutes at most; a warm machine goes back 30 s after a call ends. So:
 #
 #   here, once:   bash benchmarks/gpu_catalog128.sh pack      # .gpu/stage (wheels) and .gpu/catalog
 #                                                             # (the catalog as WebP); prints each call's size
@@ -26,8 +26,11 @@
 # use the decoded photos on the GPU machine, so they agree with each other; the decoded SHA-256 is printed
 # on both sides.
 #
-# On a CPU the phases run end to end (the loop picks cuda:0 only when there is one), which is how this
-# script is tested here: MINUTES=1 THREADS=2 CATALOG=clothing-white bash benchmarks/gpu_catalog128.sh ...
+# On a CPU the device phases run end to end too (the loop picks cuda:0 only when there is one), which is
+# how this script is tested here, in a scratch home and with the interpreter of .venv (whose Python 3.11
+# refuses stage's 3.12 wheels, as it should):
+#     export PYTHON=.venv/bin/python PRODGEN_HOME=/tmp/h PYDEPS=/tmp/no-pydeps MINUTES=1 WAIT=30 THREADS=1
+#     bash benchmarks/gpu_catalog128.sh stage; bash benchmarks/gpu_catalog128.sh start; bash benchmarks/gpu_catalog128.sh finish
 set -u
 PHASE=${1:?usage: gpu_catalog128.sh pack|stage|start|finish}
 OUT=${OUT:-runs/gpu-catalog128}
