@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from prodgen.data.catalog import MANIFEST, Catalog, images_digest, load_catalog, read_manifest, save_catalog, validate_catalog_name
+from prodgen.data.catalog import MANIFEST, Catalog, images_digest, load_catalog, save_catalog, validate_catalog_name
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_bytes_atomic
 from prodgen.paths import catalog_dir
@@ -48,7 +48,6 @@ def pack(name: str, destination: Path, quality: int) -> None:
     catalog = load_catalog(name)
     if catalog.channels != 3:
         raise ProdgenError(f"Catalog {name!r} has {catalog.channels} channels; only RGB catalogs travel as WebP.")
-    manifest = read_manifest(catalog_dir(name))
     decoded = np.empty(catalog.images.shape, dtype=np.uint8)
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(destination) as partial, tarfile.open(partial, "w:xz") as archive:
@@ -68,6 +67,8 @@ def pack(name: str, destination: Path, quality: int) -> None:
             "mean_abs_error": round(float(error.mean()), 4),
             "max_abs_error": int(error.max()),
         }
+        # what a Catalog is built from; save_catalog writes the rest of a manifest (file name, digest, shape) anew
+        manifest = {"categories": catalog.categories, "entries": catalog.entries, "info": catalog.info}
         _add_bytes(archive, MANIFEST, json.dumps(manifest).encode())
         _add_bytes(archive, TRAVEL_NOTE, json.dumps(note, indent=2).encode())
         skipped = catalog_dir(name) / "skipped.csv"

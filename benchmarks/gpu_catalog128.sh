@@ -52,7 +52,8 @@ LOG="$OUT/log.txt"
 section() { echo "=== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
 RUN="$RUNS/00001-$PRESET"
 training() { pgrep -f "prodgen.cli train --config $PRESET" > /dev/null; }
-mib() { du -cb "$@" 2>/dev/null | tail -1 | awk '{printf "%.1f", $1 / 1048576}'; }
+bytes_of() { du -cb "$@" | tail -1 | awk '{print $1}'; }
+mib() { awk "BEGIN {printf \"%.1f\", $1 / 1048576}"; }
 
 case "$PHASE" in
 pack)
@@ -73,9 +74,9 @@ pack)
     rm -rf "$scratch"
     tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | awk '{print $1}')
     for carried in .gpu/stage .gpu/catalog; do
-        total=$(( tree + $(du -cb $carried | tail -1 | awk '{print $1}') ))
-        echo "call carrying $carried: $(awk "BEGIN {printf \"%.1f\", $total / 1048576}") MiB of the 64 MiB a call may carry" \
-            "(tracked tree $(awk "BEGIN {printf \"%.1f\", $tree / 1048576}") MiB + $(mib $carried) MiB)"
+        extra=$(bytes_of $carried)
+        total=$(( tree + extra ))
+        echo "call carrying $carried: $(mib $total) MiB of the 64 MiB a call may carry (tracked tree $(mib $tree) MiB + $(mib $extra) MiB)"
         [ $total -lt $(( 64 * 1048576 )) ] || { echo "too large for one call" >&2; exit 2; }
     done
     ;;

@@ -130,5 +130,5 @@ def spectral_loss(fake: torch.Tensor, real: torch.Tensor, from_share: float = 0.
     share of the lowest radii: one batch's low-frequency power is mostly which products and colours
     it drew, which is D's business, not an artefact."""
     target = radial_power_spectrum(real).detach()
-    # the radii the metric's high-frequency ratio sums at from_share 0.5
+    # at from_share 0.5 on 64-px images, exactly the radii the metric's high-frequency ratio sums (23 of 46)
     return log_spectrum_gap(radial_power_spectrum(fake), target, first_radius=1 + int(from_share * (len(target) - 1)))
