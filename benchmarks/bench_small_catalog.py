@@ -34,6 +34,7 @@ from prodgen.metrics.memorisation import copy_threshold, memorisation
 from prodgen.metrics.neighbours import nearest
 from prodgen.models.dcgan import DCGANGenerator
 from prodgen.models.layers import UPSAMPLERS
+from prodgen.train.checkpoint import STATE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import RESULTS, TAG_OPTION, run_key  # noqa: E402
@@ -53,18 +54,22 @@ def _headline(result: dict) -> dict:
 
 @app.command()
 def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str = TAG_OPTION) -> None:
-    """Each run's best checkpoint against the VAL split: the numbers a preset is chosen by."""
+    """Each run's best checkpoint against the VAL split: the numbers a preset is chosen by. A
+    checkpoint folder (RUN/ckpt-0006045) is screened instead of the run's best, e.g. its last one."""
     torch.set_num_threads(threads)
-    for run_dir in run_dirs:
-        generator = ProductGenerator.load(run_dir)
+    for given in run_dirs:
+        is_checkpoint = (given / STATE).exists()
+        run_dir = given.parent if is_checkpoint else given
+        generator = ProductGenerator.load(given)
         catalog = load_catalog(generator.spec["catalog"])
         images, labels = catalog_samples(generator, catalog, count, seed=0)
         result = report_on_samples(catalog, images, labels, "val", SCREEN_METRICS)
         history = json.loads((run_dir / "history.json").read_text())
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
                    "samples": count, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
-                   "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"]}
-        write_json_atomic(RESULTS / f"screen-{run_key(run_dir, tag)}.json", summary)
+                   "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"]}
+        key = (f"{run_key(run_dir)}-{given.name}" + (f"-{tag}" if tag else "")) if is_checkpoint else run_key(run_dir, tag)
+        write_json_atomic(RESULTS / f"screen-{key}.json", summary)
         print(json.dumps(summary))
 
 

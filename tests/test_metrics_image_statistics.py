@@ -4,6 +4,7 @@ patches and the spectral artefact score, on cases whose answer is known."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from prodgen.metrics.image_statistics import laplacian_pyramid, laplacian_swd, spectral_distance
 
@@ -57,6 +58,20 @@ def test_a_checkerboard_shows_in_the_finest_level_and_the_high_frequencies():
     spectral_clean, spectral_patterned = spectral_distance(other, real), spectral_distance(checkerboard(other), real)
     assert spectral_patterned["spectral"] > 3 * spectral_clean["spectral"]
     assert spectral_patterned["high_frequency_ratio"] > 2 > 0.5 < spectral_clean["high_frequency_ratio"] < 2
+
+
+def test_the_strongest_peak_names_a_periodic_patterns_frequency():
+    real, other = products(seed=0), products(seed=1)
+    assert spectral_distance(real, real)["strongest_peak"]["ratio"] == pytest.approx(1.0)
+    clean = spectral_distance(other, real)["strongest_peak"]["ratio"]
+    peak = spectral_distance(checkerboard(other), real)["strongest_peak"]
+    assert peak["frequency"] == [32, 32] and peak["ratio"] > 10 * clean  # (Nyquist, Nyquist): a 2x layer's checkerboard
+    columns = np.where(np.arange(64) % 2 == 0, 20, -20)[None, None, :, None]  # light and dark columns in turn
+    stripes = spectral_distance(np.clip(other + columns, 0, 255).astype(np.uint8), real)["strongest_peak"]
+    assert stripes["frequency"] == [0, 32] and stripes["ratio"] > 10 * clean
+    rows, cols = np.cos(2 * np.pi * np.indices((64, 64)) / 8)  # 8 cycles per image each way: soft dots 8 px apart
+    dots = (20 * rows * cols)[None, ..., None]
+    assert spectral_distance(np.clip(other + dots, 0, 255).astype(np.uint8), real)["strongest_peak"]["frequency"] in ([8, 8], [8, -8])
 
 
 def test_blur_lowers_the_high_frequency_ratio():

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from prodgen.config import load_config
 from prodgen.distributed import DistributedEnv
@@ -14,7 +15,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.losses import spectral_loss
 from prodgen.models import build_discriminator, build_generator
-from prodgen.models.layers import build_upsampler
+from prodgen.models.layers import HighFrequencyEnergy, build_upsampler
 from prodgen.models.lightweight import decoder_targets, quarter_of
 from prodgen.train.augment import AdaptiveAugmentation, diff_augment
 from prodgen.train.families import gan as gan_family
@@ -55,6 +56,19 @@ def test_a_constant_map_upsamples_to_a_checkerboard_only_through_a_bare_transpos
     assert _interior_spread(blurred(constant)) < 1e-5
     assert _interior_spread(build_upsampler("nearest", 4, 3)(constant)) < 1e-5
     assert _interior_spread(build_upsampler("blur", 4, 3)(constant)) < 1e-5
+
+
+def test_the_nearest_resize_convolution_runs_as_one_tied_transposed_convolution_with_the_same_output():
+    torch.manual_seed(0)
+    layer = build_upsampler("nearest", 5, 4, bias=True)
+    x = torch.randn(2, 5, 6, 9)
+    explicit = layer.conv(torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))  # resize, then the 3x3
+    assert torch.allclose(layer(x), explicit, atol=1e-5)
+    explicit.square().sum().backward()
+    explicit_grad = layer.conv.weight.grad.clone()
+    layer.conv.weight.grad = None
+    layer(x).square().sum().backward()  # the tied kernel's gradient reaches the 3x3 weights unchanged
+    assert torch.allclose(layer.conv.weight.grad, explicit_grad, rtol=1e-4, atol=1e-4)
 
 
 def test_a_list_names_each_layers_upsampling_coarsest_first():
@@ -155,6 +169,10 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur"),
         (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
+        (
+            ["model.discriminator=lightweight", "model.d_high_frequency=true"],
+            r"model.d_high_frequency: the 'lightweight' discriminator takes no extra input channel \(those that do: dcgan, sn-dcgan\)",
+        ),
     ],
 )
 def test_small_catalog_options_are_checked(overrides, message):
@@ -234,3 +252,39 @@ def test_a_gan_with_other_upsampling_trains_and_its_export_draws_the_same_images
     assert type(generator.module.layers[1].conv).__name__ == hidden_layer and type(generator.module.out).__name__ == image_layer
     images = generator.sample(3, {"category": "caps"}, seed=1)
     assert (ProductGenerator.load(generator.export(tmp_path / "export")).sample(3, {"category": "caps"}, seed=1) == images).all()
+
+
+def test_high_frequency_energy_sees_a_checkerboard_whatever_its_phase_and_not_flat_colour_or_a_gentle_ramp():
+    energy = HighFrequencyEnergy(3)
+    checkerboard = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(8, 8).expand(1, 3, 16, 16)
+    interior = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # the borders see the replicated edge
+    seen = energy(0.3 * checkerboard)[interior]
+    assert torch.allclose(seen, torch.full_like(seen, 0.3))  # its amplitude, everywhere
+    assert torch.allclose(energy(-0.3 * checkerboard)[interior], seen)  # a one-pixel shift flips the sign, not the energy
+    flat = torch.full((1, 3, 16, 16), 0.7)
+    ramp = torch.linspace(-1, 1, 16).expand(1, 3, 16, 16)  # a linear ramp is left as it is by the low-pass
+    assert energy(flat).abs().max() < 1e-6 and energy(ramp)[interior].abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("name", ["dcgan", "sn-dcgan"])
+def test_a_discriminator_with_the_high_frequency_channel_passes_its_gradient_to_the_images(name):
+    torch.manual_seed(0)
+    plain = build_discriminator(name, channels=3, height=32, width=32, cardinalities=[3], width_mult=8)
+    seeing = build_discriminator(name, channels=3, height=32, width=32, cardinalities=[3], width_mult=8, high_frequency=True)
+    first = next(module for module in seeing.net if isinstance(module, torch.nn.Conv2d))
+    assert first.in_channels == 4 and next(m for m in plain.net if isinstance(m, torch.nn.Conv2d)).in_channels == 3
+    images = torch.zeros(2, 3, 32, 32, requires_grad=True)  # flat images: the energy channel is 0 here ...
+    codes = torch.tensor([[0], [2]])
+    seeing(images, codes).logits.sum().backward()
+    with torch.no_grad():  # ... so a checkerboard is told apart from flat grey through that channel too
+        first.weight[:, :3].zero_()
+        checkerboard = 0.3 * torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(16, 16).expand(2, 3, 32, 32)
+        assert not torch.allclose(seeing(checkerboard, codes).logits, seeing(torch.zeros(2, 3, 32, 32), codes).logits)
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_a_gan_trains_with_the_high_frequency_discriminator_channel(tiny, tmp_path):
+    result = train(config(model__discriminator="sn-dcgan", model__d_high_frequency=True, train__steps=2), runs_root=tmp_path, show_progress=False)
+    assert result.run_dir.joinpath("log.jsonl").read_text().count("d_adv") == 2
+    with safe_open(str(result.run_dir / "ckpt-0000002" / "tensors.safetensors"), "pt") as tensors:
+        assert tensors.get_slice("D.net.0.parametrizations.weight.original").get_shape()[1] == 4  # RGB + the energy channel

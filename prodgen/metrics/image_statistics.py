@@ -12,7 +12,11 @@ Spectral artefact score (Durall et al. 2020, "Watch your up-convolution"): the a
 power spectrum of each image's luminance, averaged over each set; `spectral` is the mean absolute
 difference of the two sets' log10 spectra over radial frequencies (0 when they match). The details
 add the high-frequency ratio, the generated set's power in the upper half of the radii over the
-reference's: transposed-convolution checkerboards raise it above 1, blur lowers it below.
+reference's: transposed-convolution checkerboards raise it above 1, blur lowers it below. The radial
+average mixes a periodic pattern's few directions with the rest of their ring, so the details also name
+the strongest single frequency: the one where the generated set's 2-D power most exceeds the
+reference's (a 2x layer's checkerboard sits at (Nyquist, Nyquist), often hundreds of times the photos'
+power there).
 """
 
 from __future__ import annotations
@@ -83,13 +87,22 @@ def laplacian_swd(samples: np.ndarray, reference: np.ndarray, seed: int) -> dict
     return {"swd": float(np.mean(per_level)), "levels": {f"{side}px": value for side, value in zip(sides, per_level)}}
 
 
-def radial_power_spectrum(images: torch.Tensor) -> torch.Tensor:
-    """The mean over images (N, C, H, W, any range) of the azimuthally averaged power spectrum of the
-    luminance (the channels' mean), per integer radius (0 to the corners). Differentiable: the GAN
-    family's spectral regularisation (`loss.spectral_weight`) trains with this same statistic."""
+def power_spectrum(images: torch.Tensor) -> torch.Tensor:
+    """The mean over images (N, C, H, W, any range) of the 2-D power spectrum of the luminance (the
+    channels' mean), zero frequency at (H // 2, W // 2)."""
     grey = images.float().mean(dim=1)
     grey = grey - grey.mean(dim=(1, 2), keepdim=True)  # the DC term would dwarf the rest
-    power = torch.fft.fftshift(torch.fft.fft2(grey), dim=(1, 2)).abs().pow(2).mean(dim=0)
+    return torch.fft.fftshift(torch.fft.fft2(grey), dim=(1, 2)).abs().pow(2).mean(dim=0)
+
+
+def radial_power_spectrum(images: torch.Tensor) -> torch.Tensor:
+    """`power_spectrum` averaged over each integer radius (0 to the corners). Differentiable: the GAN
+    family's spectral regularisation (`loss.spectral_weight`) trains with this same statistic."""
+    return radial_average(power_spectrum(images))
+
+
+def radial_average(power: torch.Tensor) -> torch.Tensor:
+    """A centred 2-D power spectrum's mean over each integer radius."""
     height, width = power.shape
     yy, xx = torch.meshgrid(torch.arange(height, device=power.device), torch.arange(width, device=power.device), indexing="ij")
     # every radius up to the corners: a checkerboard's energy sits at (Nyquist, Nyquist), sqrt(2) x Nyquist from the centre
@@ -104,16 +117,35 @@ def log_spectrum_gap(generated: torch.Tensor, real: torch.Tensor, first_radius: 
     return (torch.log10(generated[first:] + SPECTRUM_FLOOR) - torch.log10(real[first:] + SPECTRUM_FLOOR)).abs().mean()
 
 
-def uint8_spectrum(images: np.ndarray) -> torch.Tensor:
-    """The radial spectrum of uint8 (N, H, W, C) images, scaled to [0, 1]."""
-    return radial_power_spectrum(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255)
+def _as_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) images as (N, C, H, W) floats in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def strongest_peak(generated: torch.Tensor, real: torch.Tensor) -> dict[str, Any]:
+    """The frequency (vertical, horizontal; cycles per image) where one 2-D power spectrum most exceeds
+    another, and by what factor. Radii below an eighth of the side are left out: there the power is
+    which products and layouts a set drew, not texture."""
+    height, width = real.shape
+    yy, xx = torch.meshgrid(torch.arange(height) - height // 2, torch.arange(width) - width // 2, indexing="ij")
+    textured = torch.hypot(yy.double(), xx.double()) >= min(height, width) / 8
+    ratio = torch.where(textured, generated.double() / (real.double() + SPECTRUM_FLOOR), 0.0).flatten()
+    at = int(ratio.argmax())
+    vertical, horizontal = int(yy.flatten()[at]), int(xx.flatten()[at])
+    if vertical < 0 or (vertical == 0 and horizontal < 0):  # a real image's spectrum is symmetric: name the upper half's twin
+        vertical, horizontal = -vertical, -horizontal
+    if horizontal == -(width // 2) and width % 2 == 0:  # -Nyquist and +Nyquist are one frequency
+        horizontal = width // 2
+    return {"frequency": [vertical, horizontal], "ratio": float(ratio[at])}
 
 
 def spectral_distance(samples: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
-    full_generated, full_real = uint8_spectrum(samples), uint8_spectrum(reference)
+    power_generated, power_real = power_spectrum(_as_float(samples)), power_spectrum(_as_float(reference))
+    full_generated, full_real = radial_average(power_generated), radial_average(power_real)
     distance = float(log_spectrum_gap(full_generated, full_real))
     generated, real = full_generated[1:].double().numpy(), full_real[1:].double().numpy()  # radius 0 is the removed mean
     high = slice(len(real) // 2, None)
     return {"spectral": distance, "high_frequency_ratio": float(generated[high].sum() / max(real[high].sum(), SPECTRUM_FLOOR)),
+            "strongest_peak": strongest_peak(power_generated, power_real),
             "log10_spectrum_samples": np.log10(generated + SPECTRUM_FLOOR).round(4).tolist(),
             "log10_spectrum_reference": np.log10(real + SPECTRUM_FLOOR).round(4).tolist()}

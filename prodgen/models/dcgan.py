@@ -18,6 +18,7 @@ from prodgen.models.layers import (
     ConditionEmbedding,
     DiscriminatorHead,
     DiscriminatorOutput,
+    HighFrequencyEnergy,
     build_upsampler,
     maybe_sn,
     per_layer_upsampling,
@@ -103,7 +104,9 @@ class DCGANGenerator(nn.Module):
 @register_discriminator("dcgan")
 class DCGANDiscriminator(nn.Module):
     """With `spectral_norm`, BatchNorm gives way to spectral normalisation: the "standard CNN"
-    discriminator of Miyato et al. (2018), cheap on CPUs because it downsamples at once."""
+    discriminator of Miyato et al. (2018), cheap on CPUs because it downsamples at once.
+    With `high_frequency`, D also sees where each image holds fine detail (HighFrequencyEnergy), an
+    extra input channel aimed at G's checkerboards."""
 
     def __init__(
         self,
@@ -114,12 +117,14 @@ class DCGANDiscriminator(nn.Module):
         width_mult: int = 64,
         auxiliary: bool = False,
         spectral_norm: bool = False,
+        high_frequency: bool = False,
         **_ignored,
     ):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         widths = [width_mult * 2**i for i in range(doublings)]
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels, widths[0], 4, 2, 1, bias=spectral_norm), spectral_norm), nn.LeakyReLU(0.2, True)]
+        self.high_frequency = HighFrequencyEnergy(channels) if high_frequency else None
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels + high_frequency, widths[0], 4, 2, 1, bias=spectral_norm), spectral_norm), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spectral_norm), spectral_norm)]
             layers += [nn.LeakyReLU(0.2, True)] if spectral_norm else [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
@@ -130,10 +135,13 @@ class DCGANDiscriminator(nn.Module):
             self.apply(_init_dcgan)
 
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> DiscriminatorOutput:
+        if self.high_frequency is not None:
+            x = torch.cat([x, self.high_frequency(x)], dim=1)
         return self.head(self.net(x).flatten(1), conditions)
 
 
 @register_discriminator("sn-dcgan")
 class SNDCGANDiscriminator(DCGANDiscriminator):
-    def __init__(self, **kwargs):
-        super().__init__(**{**kwargs, "spectral_norm": True})
+    # `high_frequency` is named so that configs can tell it is taken (GAN.check_config reads signatures)
+    def __init__(self, high_frequency: bool = False, **kwargs):
+        super().__init__(**{**kwargs, "spectral_norm": True, "high_frequency": high_frequency})

@@ -47,26 +47,61 @@ class BinomialBlur(nn.Module):
         return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, groups=x.shape[1])
 
 
+class HighFrequencyEnergy(nn.Module):
+    """Where an image holds fine detail: the local mean of |image - low-pass(image)| over a 3x3 window,
+    one channel. A 2x layer's checkerboard flips sign from pixel to pixel, so a stride-2 first layer
+    sees it as a per-channel offset whose sign a one-pixel shift (DiffAugment translation) flips; its
+    magnitude here does not change with the shift, and on a flat product it stands out from real
+    photos, whose detail sits at edges."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.low_pass = BinomialBlur(channels)
+        self.local_mean = BinomialBlur(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.local_mean((x - self.low_pass(x)).abs().mean(1, keepdim=True))
+
+
+# Which 3x3 tap of a resize-convolution reaches each of a stride-2 transposed convolution's 4 taps, per
+# axis: output pixel 2i reads input rows i-1 (tap 0) and i (taps 1, 2); pixel 2i+1 reads i (taps 0, 1)
+# and i+1 (tap 2). Row k of this matrix lists the 3x3 taps that add up to transposed tap k.
+_NEAREST_TO_TRANSPOSED = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def nearest_resize_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """The stride-2 transposed-convolution kernel (in, out, 4, 4) that computes exactly a nearest 2x
+    resize followed by this 3x3 convolution (out, in, 3, 3) with zero padding."""
+    taps = _NEAREST_TO_TRANSPOSED.to(weight)
+    return torch.einsum("kd,le,oide->iokl", taps, taps, weight)
+
+
 class _ResizeConvolution(nn.Module):
     """Nearest-neighbour 2x resize, then a 3x3 convolution (Odena et al. 2016): every output pixel
-    gets the same number of kernel taps, so there is no checkerboard to learn away."""
+    gets the same number of kernel taps, so there is no checkerboard to learn away. The resize copies
+    each pixel four times, so the two steps are one transposed convolution whose 4x4 kernel is tied to
+    the 3x3 one (`nearest_resize_kernel`): the same images, at a transposed convolution's cost
+    instead of a 3x3 convolution over the doubled map (benchmarks/RESULTS.md)."""
 
     def __init__(self, c_in: int, c_out: int, bias: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
-        self.smooth = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.smooth(F.interpolate(x, scale_factor=2, mode="nearest")))
+        return F.conv_transpose2d(x, nearest_resize_kernel(self.conv.weight), self.conv.bias, stride=2, padding=1)
 
 
-class _BlurResizeConvolution(_ResizeConvolution):
+class _BlurResizeConvolution(nn.Module):
     """Resize-convolution with the binomial low-pass after the resize: the nearest-neighbour copy's
     2-pixel blocks are smoothed too."""
 
     def __init__(self, c_in: int, c_out: int, bias: bool = False):
-        super().__init__(c_in, c_out, bias)
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)
         self.smooth = BinomialBlur(c_in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.smooth(F.interpolate(x, scale_factor=2, mode="nearest")))
 
 
 class _BlurredTransposedConvolution(nn.Module):

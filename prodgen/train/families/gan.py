@@ -52,6 +52,7 @@ class GANModelConfig(Section):
     self_supervised_weight: float = Field(
         0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
     )
+    d_high_frequency: bool = Field(False, description="D also sees where each image holds fine detail, an extra input channel against G's checkerboards (discriminators that take it)")
 
 
 class GANLossConfig(Section):
@@ -100,6 +101,8 @@ class GAN(Family):
                 problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {_taking(GENERATORS, 'upsample')})")
         if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
             problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {_taking(DISCRIMINATORS, 'decoders')})")
+        if model.d_high_frequency and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "high_frequency"):
+            problems.append(f"model.d_high_frequency: the {model.discriminator!r} discriminator takes no extra input channel (those that do: {_taking(DISCRIMINATORS, 'high_frequency')})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
         if loss.spectral_from > 0 and loss.spectral_weight == 0:
@@ -130,6 +133,7 @@ class GAN(Family):
             attention=self.config.model.attention,
             auxiliary=self.config.model.auxiliary_weight > 0,
             decoders=self.config.model.self_supervised_weight > 0,
+            high_frequency=self.config.model.d_high_frequency,
         )
         return {"G": build_from_spec(self.spec), "D": discriminator}
 
