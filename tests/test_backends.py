@@ -25,16 +25,21 @@ def home(tmp_path_factory):
         yield home
 
 
-def unconditional() -> ProductGenerator:
+def unconditional(**arguments) -> ProductGenerator:
     spec = dict(ProductGenerator.load("fmnist-cgan").spec)
-    spec["arguments"] = {**spec["arguments"], "cardinalities": [], "width_mult": 8}
+    spec["arguments"] = {**spec["arguments"], "cardinalities": [], "width_mult": 8, **arguments}
     spec["conditions"] = {"names": [], "values": []}
     torch.manual_seed(0)
     return ProductGenerator(build_from_spec(spec), spec, "random weights")
 
 
+def resized() -> ProductGenerator:
+    """Resize-convolutions, whose transposed kernel is computed from the 3x3 weights in forward."""
+    return unconditional(upsample=["transposed", "nearest", "nearest"])
+
+
 @pytest.mark.parametrize("backend", ["torchscript", "onnx"])
-@pytest.mark.parametrize("make", [lambda: ProductGenerator.load("fmnist-cgan"), unconditional], ids=["conditional", "unconditional"])
+@pytest.mark.parametrize("make", [lambda: ProductGenerator.load("fmnist-cgan"), unconditional, resized], ids=["conditional", "unconditional", "resize-convolutions"])
 def test_programs_match_eager_pytorch_at_any_batch_size(home, backend, make):
     generator = make()
     conditional = bool(generator.conditions.names)
