@@ -124,7 +124,7 @@ class DCGANDiscriminator(nn.Module):
         base_h, base_w, doublings = plan_resolution(height, width)
         widths = [width_mult * 2**i for i in range(doublings)]
         self.high_frequency = HighFrequencyEnergy(channels) if high_frequency else None
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels + high_frequency, widths[0], 4, 2, 1, bias=spectral_norm), spectral_norm), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels + (1 if high_frequency else 0), widths[0], 4, 2, 1, bias=spectral_norm), spectral_norm), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spectral_norm), spectral_norm)]
             layers += [nn.LeakyReLU(0.2, True)] if spectral_norm else [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
