@@ -68,8 +68,9 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
                    "samples": count, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
                    "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"]}
-        key = (f"{run_key(run_dir)}-{given.name}" + (f"-{tag}" if tag else "")) if is_checkpoint else run_key(run_dir, tag)
-        write_json_atomic(RESULTS / f"screen-{key}.json", summary)
+        # a checkpoint's file names it after its run: bench-00001-x-ckpt-0006045[-TAG]
+        suffix = "-".join(part for part in (given.name if is_checkpoint else "", tag) if part)
+        write_json_atomic(RESULTS / f"screen-{run_key(run_dir, suffix)}.json", summary)
         print(json.dumps(summary))
 
 

@@ -55,6 +55,7 @@ RUN="$RUNS/00001-$PRESET"
 training() { pgrep -f "prodgen.cli train --config $PRESET" > /dev/null; }
 bytes_of() { du -cb "$@" | tail -1 | awk '{print $1}'; }
 mib() { awk "BEGIN {printf \"%.1f\", $1 / 1048576}"; }
+CALL_LIMIT=$(( 64 * 1048576 ))  # what one device call may carry, working tree included
 
 case "$PHASE" in
 pack)
@@ -71,7 +72,7 @@ pack)
     for quality in 95 90 85 80 0; do
         [ $quality -gt 0 ] || { echo "the catalog does not fit in a call even at WebP quality 80" >&2; exit 2; }
         .venv/bin/python benchmarks/catalog_travel.py pack "$CATALOG" ".gpu/catalog/$CATALOG.tar.xz" --quality $quality | grep -E "webp_quality|mean_abs_error|mib" || exit 2
-        [ $(( tree + $(bytes_of .gpu/catalog) )) -lt $(( 64 * 1048576 )) ] && break
+        [ $(( tree + $(bytes_of .gpu/catalog) )) -lt $CALL_LIMIT ] && break
     done
     # the feature network, fitted here on the photos as they will arrive (decoded), saves device time
     scratch=$(mktemp -d)
@@ -83,7 +84,7 @@ pack)
         extra=$(bytes_of $carried)
         total=$(( tree + extra ))
         echo "call carrying $carried: $(mib $total) MiB of the 64 MiB a call may carry (tracked tree $(mib $tree) MiB + $(mib $extra) MiB)"
-        [ $total -lt $(( 64 * 1048576 )) ] || { echo "too large for one call" >&2; exit 2; }
+        [ $total -lt $CALL_LIMIT ] || { echo "too large for one call" >&2; exit 2; }
     done
     ;;
 stage)
