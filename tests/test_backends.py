@@ -38,8 +38,17 @@ def resized() -> ProductGenerator:
     return unconditional(upsample=["transposed", "nearest", "nearest"])
 
 
+def full_resolution() -> ProductGenerator:
+    """Resize-convolutions up to the output size, then a 3x3 convolution draws the image."""
+    return unconditional(upsample="nearest", full_resolution_layer=True)
+
+
 @pytest.mark.parametrize("backend", ["torchscript", "onnx"])
-@pytest.mark.parametrize("make", [lambda: ProductGenerator.load("fmnist-cgan"), unconditional, resized], ids=["conditional", "unconditional", "resize-convolutions"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ProductGenerator.load("fmnist-cgan"), unconditional, resized, full_resolution],
+    ids=["conditional", "unconditional", "resize-convolutions", "full-resolution-layer"],
+)
 def test_programs_match_eager_pytorch_at_any_batch_size(home, backend, make):
     generator = make()
     conditional = bool(generator.conditions.names)

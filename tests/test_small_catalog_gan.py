@@ -15,7 +15,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.losses import spectral_loss
 from prodgen.models import build_discriminator, build_generator
-from prodgen.models.layers import HighFrequencyEnergy, build_upsampler
+from prodgen.models.layers import HighFrequencyEnergy, MinibatchStandardDeviation, build_upsampler
 from prodgen.models.lightweight import decoder_targets, quarter_of
 from prodgen.train.augment import AdaptiveAugmentation, diff_augment
 from prodgen.train.families import gan as gan_family
@@ -168,6 +168,14 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur"),
         (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur"),
         (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
+        (
+            ["model.discriminator=lightweight", "model.d_minibatch_std=4"],
+            r"model.d_minibatch_std: the 'lightweight' discriminator has no such layer \(those that do: dcgan, sn-dcgan\)",
+        ),
+        (
+            ["model.generator=resnet", "model.g_full_resolution=true"],
+            r"model.g_full_resolution: the 'resnet' generator has no such layer \(those that do: dcgan\)",
+        ),
         (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
         (
             ["model.discriminator=lightweight", "model.d_high_frequency=true"],
@@ -288,3 +296,42 @@ def test_a_gan_trains_with_the_high_frequency_discriminator_channel(tiny, tmp_pa
     assert result.run_dir.joinpath("log.jsonl").read_text().count("d_adv") == 2
     with safe_open(str(result.run_dir / "ckpt-0000002" / "tensors.safetensors"), "pt") as tensors:
         assert tensors.get_slice("D.net.0.parametrizations.weight.original").get_shape()[1] == 4  # RGB + the energy channel
+
+
+def test_a_gan_trains_with_the_full_resolution_layer_and_its_model_rebuilds_from_the_spec(tiny, tmp_path):
+    result = train(config(model__generator="dcgan", model__upsample="nearest", model__g_full_resolution=True, train__steps=2), runs_root=tmp_path, show_progress=False)
+    generator = ProductGenerator.load(result.run_dir)
+    assert generator.spec["arguments"]["full_resolution_layer"] is True
+    last_features = generator.module.layers[-1]
+    out = generator.module.out
+    assert isinstance(out, torch.nn.Conv2d) and out.stride == (1, 1) and out.kernel_size == (3, 3)
+    size = tuple(generator.spec["output_size"][:2])
+    seen = {}
+
+    def record_side(module, inputs, output):
+        seen["side"] = output.shape[2:]
+
+    last_features.register_forward_hook(record_side)
+    images = generator.module(torch.randn(2, generator.spec["arguments"]["z_dim"]), torch.zeros(2, 1, dtype=torch.long))
+    assert tuple(seen["side"]) == tuple(images.shape[2:]) == size  # the last 2x layer already works at the output size
+
+
+def test_minibatch_standard_deviation_is_the_spread_within_each_group():
+    # 6 images, each one constant map of value v: groups of 3 take images (0, 2, 4) and (1, 3, 5)
+    values = torch.tensor([0.0, 5.0, 1.0, 5.0, 2.0, 5.0])
+    images = values[:, None, None, None].expand(6, 2, 3, 3)
+    spread = MinibatchStandardDeviation(3)(images)
+    assert spread.shape == (6, 3, 3, 3) and torch.equal(spread[:, :2], images)
+    expected = torch.tensor([(2 / 3) ** 0.5, 1e-4] * 3)  # population std of (0, 1, 2); identical images give only the epsilon
+    assert torch.allclose(spread[:, 2, 0, 0], expected, atol=1e-6)
+    assert torch.equal(spread[:, 2], spread[:, 2, :1, :1].expand(6, 3, 3))  # one value over the whole map
+    odd = MinibatchStandardDeviation(4)(torch.randn(6, 2, 3, 3))  # 4 does not divide 6: groups of 3
+    assert odd.shape == (6, 3, 3, 3) and odd[:, 2].unique().numel() == 2
+
+
+def test_a_gan_trains_with_the_minibatch_spread_in_its_discriminator(tiny, tmp_path):
+    result = train(config(model__discriminator="sn-dcgan", model__d_minibatch_std=4, train__steps=2), runs_root=tmp_path, show_progress=False)
+    assert result.run_dir.joinpath("log.jsonl").read_text().count("d_adv") == 2
+    seeing = build_discriminator("sn-dcgan", channels=3, height=16, width=16, cardinalities=[2], width_mult=8, minibatch_std=4)
+    blind = build_discriminator("sn-dcgan", channels=3, height=16, width=16, cardinalities=[2], width_mult=8)
+    assert seeing.head.linear.parametrizations.weight.original.shape[1] == blind.head.linear.parametrizations.weight.original.shape[1] + 16  # one 4x4 map more

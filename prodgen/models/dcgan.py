@@ -19,6 +19,7 @@ from prodgen.models.layers import (
     DiscriminatorHead,
     DiscriminatorOutput,
     HighFrequencyEnergy,
+    MinibatchStandardDeviation,
     build_upsampler,
     maybe_sn,
     per_layer_upsampling,
@@ -65,7 +66,12 @@ class DCGANGenerator(nn.Module):
 
     `upsample` names the 2x layers (prodgen.models.layers.UPSAMPLERS): the classic transposed
     convolution, or a resize-convolution that cannot draw checkerboards; a list names each layer,
-    coarsest first, the last one drawing the image."""
+    coarsest first, the last one drawing the image.
+
+    `full_resolution_layer` ends with one more layer at the output size: the last 2x layer yields
+    features (half the channels of the layer before), and a 3x3 convolution draws the image from
+    them. Without it, each output pixel is drawn straight from a 2x2 window of the half-size map,
+    which leaves little room for detail finer than that window."""
 
     def __init__(
         self,
@@ -76,20 +82,26 @@ class DCGANGenerator(nn.Module):
         cardinalities: Sequence[int] = (),
         width_mult: int = 64,
         upsample: str | Sequence[str] = "transposed",
+        full_resolution_layer: bool = False,
         **_ignored,
     ):
         super().__init__()
         base_h, base_w, doublings = plan_resolution(height, width)
         self.z_dim = z_dim
         widths = [width_mult * 2 ** (doublings - 1 - i) for i in range(doublings)]
-        *hidden_kinds, out_kind = per_layer_upsampling(upsample, doublings)
+        kinds = per_layer_upsampling(upsample, doublings)
+        if full_resolution_layer:
+            widths.append(max(4, widths[-1] // 2))
+            hidden_kinds, out_kind = kinds, None
+        else:
+            *hidden_kinds, out_kind = kinds
         self.embed = ConditionEmbedding(cardinalities, z_dim) if cardinalities else None
         project = nn.ConvTranspose2d(z_dim * (2 if cardinalities else 1), widths[0], (base_h, base_w), 1, 0, bias=False)
         self.layers = nn.ModuleList([_ProjectLayer(project, widths[0], cardinalities)])
         self.layers.extend(
             _UpLayer(build_upsampler(kind, c_in, c_out), c_out, cardinalities) for kind, c_in, c_out in zip(hidden_kinds, widths, widths[1:])
         )
-        self.out = build_upsampler(out_kind, widths[-1], channels)
+        self.out = nn.Conv2d(widths[-1], channels, 3, 1, 1) if out_kind is None else build_upsampler(out_kind, widths[-1], channels)
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,7 +118,9 @@ class DCGANDiscriminator(nn.Module):
     """With `spectral_norm`, BatchNorm gives way to spectral normalisation: the "standard CNN"
     discriminator of Miyato et al. (2018), cheap on CPUs because it downsamples at once.
     With `high_frequency`, D also sees where each image holds fine detail (HighFrequencyEnergy), an
-    extra input channel aimed at G's checkerboards."""
+    extra input channel aimed at G's checkerboards. With `minibatch_std` (a group size), the last
+    feature map gets one more channel, the spread of the images within each group
+    (MinibatchStandardDeviation), aimed at a generator that draws one image whatever its latent."""
 
     def __init__(
         self,
@@ -118,6 +132,7 @@ class DCGANDiscriminator(nn.Module):
         auxiliary: bool = False,
         spectral_norm: bool = False,
         high_frequency: bool = False,
+        minibatch_std: int = 0,
         **_ignored,
     ):
         super().__init__()
@@ -129,19 +144,23 @@ class DCGANDiscriminator(nn.Module):
             layers += [maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spectral_norm), spectral_norm)]
             layers += [nn.LeakyReLU(0.2, True)] if spectral_norm else [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers)
+        self.minibatch_std = MinibatchStandardDeviation(minibatch_std) if minibatch_std else None
         # the classic last layer, a convolution over the whole base map, is a linear map of the flattened features
-        self.head = DiscriminatorHead(widths[-1] * base_h * base_w, cardinalities, projection=True, auxiliary=auxiliary, sn=spectral_norm)
+        self.head = DiscriminatorHead((widths[-1] + (1 if minibatch_std else 0)) * base_h * base_w, cardinalities, projection=True, auxiliary=auxiliary, sn=spectral_norm)
         if not spectral_norm:
             self.apply(_init_dcgan)
 
     def forward(self, x: torch.Tensor, conditions: torch.Tensor | None = None) -> DiscriminatorOutput:
         if self.high_frequency is not None:
             x = torch.cat([x, self.high_frequency(x)], dim=1)
-        return self.head(self.net(x).flatten(1), conditions)
+        features = self.net(x)
+        if self.minibatch_std is not None:
+            features = self.minibatch_std(features)
+        return self.head(features.flatten(1), conditions)
 
 
 @register_discriminator("sn-dcgan")
 class SNDCGANDiscriminator(DCGANDiscriminator):
-    # `high_frequency` is named so that configs can tell it is taken (GAN.check_config reads signatures)
-    def __init__(self, high_frequency: bool = False, **kwargs):
-        super().__init__(**{**kwargs, "spectral_norm": True, "high_frequency": high_frequency})
+    # the options are named so that configs can tell they are taken (GAN.check_config reads signatures)
+    def __init__(self, high_frequency: bool = False, minibatch_std: int = 0, **kwargs):
+        super().__init__(**{**kwargs, "spectral_norm": True, "high_frequency": high_frequency, "minibatch_std": minibatch_std})

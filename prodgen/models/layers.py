@@ -63,6 +63,25 @@ class HighFrequencyEnergy(nn.Module):
         return self.local_mean((x - self.low_pass(x)).abs().mean(1, keepdim=True))
 
 
+class MinibatchStandardDeviation(nn.Module):
+    """One more feature map: how much the images of a small group differ from one another (Karras et
+    al. 2018, kept in StyleGAN2). A generator that draws nearly the same image for every latent gives
+    groups with almost no spread, which real groups never have, so D can tell and G must vary its images.
+    Groups take every n/g-th image of the batch, in groups of `group_size` or the largest divisor of the
+    batch below it, so any batch size works; the spread is averaged over channels and positions."""
+
+    def __init__(self, group_size: int):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        group = max(size for size in range(1, min(self.group_size, n) + 1) if n % size == 0)
+        grouped = x.reshape(group, n // group, c, h, w)
+        spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # one value per group
+        return torch.cat([x, spread.repeat(group)[:, None, None, None].expand(n, 1, h, w)], dim=1)
+
+
 # Which 3x3 tap of a resize-convolution reaches each of a stride-2 transposed convolution's 4 taps, per
 # axis: output pixel 2i reads input rows i-1 (tap 0) and i (taps 1, 2); pixel 2i+1 reads i (taps 0, 1)
 # and i+1 (tap 2). Row k of this matrix lists the 3x3 taps that add up to transposed tap k.

@@ -49,6 +49,12 @@ class GANModelConfig(Section):
     upsample: str | list[str] | None = Field(
         None, description=f"G's 2x layers: {', '.join(UPSAMPLERS)}, or a list naming each layer, coarsest first; null: the architecture's own"
     )
+    d_minibatch_std: int = Field(
+        0, ge=0, le=64, description="> 0: D's last feature map gets the spread of the images within groups of this size, against a G that ignores its latent (discriminators that take it)"
+    )
+    g_full_resolution: bool = Field(
+        False, description="G ends with a 3x3 convolution at the output size, after its last 2x layer, instead of drawing the image in that layer (generators that take it)"
+    )
     self_supervised_weight: float = Field(
         0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
     )
@@ -99,6 +105,10 @@ class GAN(Family):
                 problems.append(f"model.upsample: unknown upsampling {', '.join(map(repr, unknown))}; registered: {', '.join(UPSAMPLERS)}")
             elif model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "upsample"):
                 problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {_taking(GENERATORS, 'upsample')})")
+        if model.d_minibatch_std and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "minibatch_std"):
+            problems.append(f"model.d_minibatch_std: the {model.discriminator!r} discriminator has no such layer (those that do: {_taking(DISCRIMINATORS, 'minibatch_std')})")
+        if model.g_full_resolution and model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "full_resolution_layer"):
+            problems.append(f"model.g_full_resolution: the {model.generator!r} generator has no such layer (those that do: {_taking(GENERATORS, 'full_resolution_layer')})")
         if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
             problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {_taking(DISCRIMINATORS, 'decoders')})")
         if model.d_high_frequency and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "high_frequency"):
@@ -116,6 +126,8 @@ class GAN(Family):
     def __init__(self, config, data, env):
         super().__init__(config, data, env)
         options = {"upsample": config.model.upsample} if config.model.upsample is not None else {}
+        if config.model.g_full_resolution:
+            options["full_resolution_layer"] = True
         self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention, **options)
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
@@ -134,6 +146,7 @@ class GAN(Family):
             auxiliary=self.config.model.auxiliary_weight > 0,
             decoders=self.config.model.self_supervised_weight > 0,
             high_frequency=self.config.model.d_high_frequency,
+            minibatch_std=self.config.model.d_minibatch_std,
         )
         return {"G": build_from_spec(self.spec), "D": discriminator}
 
