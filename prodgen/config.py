@@ -86,7 +86,8 @@ class TrainConfig(Section):
 class EvalConfig(Section):
     every: int = Field(500, ge=1, description="steps between validation scores")
     samples: int = Field(2000, ge=100)
-    metric: str = Field("fid", description="validation score that picks the best checkpoint (lower is better); each family names its own: gan fid or kid")
+    metric: str = Field("fid", description="validation score that picks the best checkpoint (lower is better); each family names its own: gan fid, kid or swd")
+    track: list[str] = Field(default_factory=list, description="further validation scores recorded beside `metric` at each evaluation (history.json, TensorBoard), to compare selection rules after one run; the names `metric` takes")
     patience: int = Field(8, ge=1, description="evaluations without improvement before early stopping (under a linear schedule, counted once the decay has started)")
     sample_every: int = Field(500, ge=1)
     log_every: int = Field(50, ge=1)
@@ -109,7 +110,12 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _family_checks(self) -> RunConfig:
-        problems = family_class(self.family).check_config(self)
+        family = family_class(self.family)
+        problems = family.check_config(self)
+        untrackable = [name for name in self.eval.track if name not in family.trackable_metrics]
+        if untrackable:
+            offered = ", ".join(family.trackable_metrics) or "none"
+            problems.append(f"eval.track: the {self.family} family cannot record {', '.join(map(repr, untrackable))} (it can: {offered})")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -44,6 +44,15 @@ def test_tiny_run_writes_checkpoints_samples_scores_and_logs(tiny, tmp_path):
         generator.sample(2, {"category": "hats"})
 
 
+def test_the_best_checkpoint_can_be_chosen_by_laplacian_swd_with_fid_tracked_beside_it(tiny, tmp_path):
+    run = train(config(eval__metric="swd", eval__track=["fid"]), runs_root=tmp_path, show_progress=False).run_dir
+    history = json.loads((run / "history.json").read_text())
+    assert [h["step"] for h in history] == [3, 6] and all(h["swd"] > 0 and h["fid"] > 0 for h in history)
+    best = json.loads((run / ckpt.BEST_POINTER).read_text())
+    chosen = min(history, key=lambda h: h["swd"])
+    assert (best["metric"], best["value"], best["step"]) == ("swd", chosen["swd"], chosen["step"])
+
+
 def test_resume_continues_exactly(tiny, tmp_path):
     straight = train(config(), runs_root=tmp_path / "a", show_progress=False)
     half = train(config(train__steps=3), runs_root=tmp_path / "b", show_progress=False)

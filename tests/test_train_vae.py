@@ -147,10 +147,11 @@ def test_a_vaegan_starts_from_a_trained_vaes_averaged_weights(tiny, tmp_path):
     ("preset", "overrides", "message"),
     [
         ("fmnist-vae", ["eval.metric=fid"], r"eval.metric: a vae model is validated by bpd, not 'fid'"),
+        ("fmnist-vae", ["eval.track=[fid]"], r"eval.track: the vae family cannot record 'fid' \(it can: none\)"),
         ("fmnist-vae", ["train.lr_d=1e-3"], r"train.lr_d: the vae family has no discriminator"),
         ("fmnist-vae", ["data.augment=[translation]"], r"data.augment: DiffAugment belongs to a discriminator"),
         ("fmnist-vae", ["model.decoder=nope"], r"model.decoder: unknown generator 'nope'"),
-        ("fmnist-vaegan", ["eval.metric=bpd"], r"eval.metric: a vaegan model is validated by fid or kid, not 'bpd'"),
+        ("fmnist-vaegan", ["eval.metric=bpd"], r"eval.metric: a vaegan model is validated by fid, kid, swd, not 'bpd'"),
         ("fmnist-vaegan", ["data.conditions=[]"], r"model.auxiliary_weight: AC-GAN heads classify the conditions"),
         ("fmnist-vaegan", ["train.n_dis=2"], r"train.n_dis: the vaegan family has no alternating"),
         ("fmnist-vaegan", ["loss.transfer_weight=1", "model.auxiliary_weight=0"], r"loss.transfer_weight: transferred products are judged by D's AC-GAN"),

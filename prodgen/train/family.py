@@ -84,6 +84,8 @@ class Family:
     encoder_network: ClassVar[str | None] = None
     # where `--init-from` takes each network's weights from in the other run's checkpoint
     init_sources: ClassVar[dict[str, str]] = {}
+    # validation scores `eval.track` may name: recorded beside the selection metric at each evaluation
+    trackable_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: RunConfig, data: TrainingData, env: DistributedEnv):
         self.config, self.data, self.env = config, data, env

@@ -18,7 +18,7 @@ from prodgen.models.sampling import sample_images
 from prodgen.train.data import TrainingData
 
 # The score each selectable metric reports as its headline value.
-SELECTION_KEYS = {"fid": "fid", "kid": "kid_mean"}
+SELECTION_KEYS = {"fid": "fid", "kid": "kid_mean", "swd": "swd"}
 
 
 @dataclass
@@ -54,7 +54,8 @@ def score_samples(validator: SampleValidator, generator: nn.Module, spec: dict[s
     images = sample_images(generator, spec, validator.codes, seed=config.train.seed)
     labels = validator.codes[:, validator.category_column].numpy() if validator.category_column is not None else None
     metric = config.eval.metric
-    result = validator.evaluator.evaluate(images, labels, metrics=[metric] + (["class_consistency"] if labels is not None else []), floors=False)
+    scored = list(dict.fromkeys([metric, *config.eval.track])) + (["class_consistency"] if labels is not None else [])
+    result = validator.evaluator.evaluate(images, labels, metrics=scored, floors=False)
     scores = {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float))}
     scores["selection"] = scores[SELECTION_KEYS[metric]]
     return scores

@@ -89,6 +89,7 @@ class GAN(Family):
     ema = {"G_ema": "G"}
     export_network = "G_ema"
     init_sources = {"G": "G_ema"}
+    trackable_metrics = tuple(SELECTION_KEYS)
 
     @classmethod
     def check_config(cls, config: RunConfig) -> list[str]:
@@ -120,7 +121,7 @@ class GAN(Family):
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
             problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
         if config.eval.metric not in SELECTION_KEYS:
-            problems.append(f"eval.metric: a GAN is validated by {' or '.join(SELECTION_KEYS)}, not {config.eval.metric!r}")
+            problems.append(f"eval.metric: a GAN is validated by {', '.join(SELECTION_KEYS)}, not {config.eval.metric!r}")
         return problems
 
     def __init__(self, config, data, env):

@@ -87,7 +87,7 @@ class VAE(Family):
         if model.decoder not in GENERATORS:
             problems.append(f"model.decoder: unknown generator {model.decoder!r}; registered: {', '.join(sorted(GENERATORS))}")
         if config.eval.metric not in cls.metrics:
-            problems.append(f"eval.metric: a {config.family} model is validated by {' or '.join(cls.metrics)}, not {config.eval.metric!r}")
+            problems.append(f"eval.metric: a {config.family} model is validated by {', '.join(cls.metrics)}, not {config.eval.metric!r}")
         if config.data.augment:
             problems.append(f"data.augment: DiffAugment belongs to a discriminator; the {config.family} family would reconstruct augmented images")
         return problems + ignored_train_options(config, cls.ignored_train_options)

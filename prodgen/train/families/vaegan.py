@@ -61,6 +61,7 @@ class VAEGAN(VAE):
     model_config = VAEGANModelConfig
     loss_config = VAEGANLossConfig
     metrics = tuple(SELECTION_KEYS)
+    trackable_metrics = tuple(SELECTION_KEYS)
     ignored_train_options = {"n_dis": "alternating discriminator updates (one per step)"}
 
     @classmethod
