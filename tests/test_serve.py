@@ -364,19 +364,22 @@ def test_passes_run_only_at_batch_sizes_that_reproduce_the_full_block(cgan):
     sizes = agreeing_sizes(cgan)
     assert sizes[-1] == 256 and sizes == sorted(sizes) and set(sizes) <= {*CANDIDATE_SIZES, 256}
 
-    class OffByOneUlpAlone:
-        """A backend whose single-row pass rounds differently, as eager PyTorch may."""
+    # which small sizes reproduce the block depends on the CPU's kernels: skew the smallest that does here
+    victim = sizes[0]
+
+    class OffByOneUlpAtOneSize:
+        """A backend whose pass at one batch size rounds differently, as eager PyTorch may."""
 
         def __init__(self, module):
             self.module = module
 
         def __call__(self, z, codes):
             out = self.module(z, codes)
-            return torch.nextafter(out, torch.full_like(out, 2.0)) if len(z) == 1 else out
+            return torch.nextafter(out, torch.full_like(out, 2.0)) if len(z) == victim else out
 
     skewed = ProductGenerator.load("fmnist-cgan")
-    skewed.forward = OffByOneUlpAlone(skewed.module)
-    assert 1 not in agreeing_sizes(skewed) and 2 in agreeing_sizes(skewed)
+    skewed.forward = OffByOneUlpAtOneSize(skewed.module)
+    assert victim != 256 and agreeing_sizes(skewed) == [size for size in sizes if size != victim]
 
 
 def test_concurrent_generate_requests_each_get_their_own_images(served):

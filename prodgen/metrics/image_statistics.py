@@ -65,7 +65,9 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -
     """Mean over random unit directions of the 1-D Wasserstein-1 distance between the projections
     (sorted projections matched in order; the larger set is subsampled to the smaller's size)."""
     count = min(len(a), len(b))
-    a, b = a[rng.choice(len(a), count, replace=False)], b[rng.choice(len(b), count, replace=False)]
+    # the chosen rows in their original order: a matrix product may round a row differently at another
+    # position (seen with one CPU's BLAS), and identical sets must project identically to score exactly 0
+    a, b = a[np.sort(rng.choice(len(a), count, replace=False))], b[np.sort(rng.choice(len(b), count, replace=False))]
     directions = rng.standard_normal((a.shape[1], PROJECTIONS)).astype(np.float32)
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     return float(np.abs(np.sort(a @ directions, axis=0) - np.sort(b @ directions, axis=0)).mean())
