@@ -67,8 +67,8 @@ class MinibatchStandardDeviation(nn.Module):
     """One more feature map: how much the images of a small group differ from one another (Karras et
     al. 2018, kept in StyleGAN2). A generator that draws nearly the same image for every latent gives
     groups with almost no spread, which real groups never have, so D can tell and G must vary its images.
-    Groups take every n/g-th image of the batch, in groups of `group_size` or the largest divisor of the
-    batch below it, so any batch size works; the spread is averaged over channels and positions."""
+    Groups take every n/g-th image of the batch, in groups of `group_size`, or of the largest divisor of
+    the batch smaller than that, so any batch size works; the spread is averaged over channels and positions."""
 
     def __init__(self, group_size: int):
         super().__init__()

@@ -81,6 +81,16 @@ def _taking(table: dict[str, type], argument: str) -> str:
     return ", ".join(sorted(name for name, architecture in table.items() if _takes(architecture, argument)))
 
 
+# Options only some architectures build, each named by the keyword the architecture takes for it: when
+# set, the chosen architecture must take it (config key, role, keyword, what it lacks, who has it).
+OPTIONAL_LAYERS = (
+    ("d_minibatch_std", "discriminator", "minibatch_std", "has no such layer", "those that do"),
+    ("g_full_resolution", "generator", "full_resolution_layer", "has no such layer", "those that do"),
+    ("self_supervised_weight", "discriminator", "decoders", "has no decoders", "those that have"),
+    ("d_high_frequency", "discriminator", "high_frequency", "takes no extra input channel", "those that do"),
+)
+
+
 @register_family
 class GAN(Family):
     name = "gan"
@@ -106,14 +116,10 @@ class GAN(Family):
                 problems.append(f"model.upsample: unknown upsampling {', '.join(map(repr, unknown))}; registered: {', '.join(UPSAMPLERS)}")
             elif model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "upsample"):
                 problems.append(f"model.upsample: the {model.generator!r} generator has fixed upsampling layers (those that take one: {_taking(GENERATORS, 'upsample')})")
-        if model.d_minibatch_std and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "minibatch_std"):
-            problems.append(f"model.d_minibatch_std: the {model.discriminator!r} discriminator has no such layer (those that do: {_taking(DISCRIMINATORS, 'minibatch_std')})")
-        if model.g_full_resolution and model.generator in GENERATORS and not _takes(GENERATORS[model.generator], "full_resolution_layer"):
-            problems.append(f"model.g_full_resolution: the {model.generator!r} generator has no such layer (those that do: {_taking(GENERATORS, 'full_resolution_layer')})")
-        if model.self_supervised_weight > 0 and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "decoders"):
-            problems.append(f"model.self_supervised_weight: the {model.discriminator!r} discriminator has no decoders (those that have: {_taking(DISCRIMINATORS, 'decoders')})")
-        if model.d_high_frequency and model.discriminator in DISCRIMINATORS and not _takes(DISCRIMINATORS[model.discriminator], "high_frequency"):
-            problems.append(f"model.d_high_frequency: the {model.discriminator!r} discriminator takes no extra input channel (those that do: {_taking(DISCRIMINATORS, 'high_frequency')})")
+        for option, kind, keyword, lacks, those in OPTIONAL_LAYERS:
+            table, choice = (GENERATORS, model.generator) if kind == "generator" else (DISCRIMINATORS, model.discriminator)
+            if getattr(model, option) and choice in table and not _takes(table[choice], keyword):
+                problems.append(f"model.{option}: the {choice!r} {kind} {lacks} ({those}: {_taking(table, keyword)})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
         if loss.spectral_from > 0 and loss.spectral_weight == 0:
