@@ -46,6 +46,15 @@ app = typer.Typer(no_args_is_help=True)
 HEADLINE = ("fid", "swd", "spectral", "class_consistency", "recall", "memorisation")
 
 
+def spectral_bands(details: dict, bands: int = 3) -> dict[str, float]:
+    """The spectral gap by radius band, signed: the mean log10 of generated over real power across each
+    third of the radii (below 0: too little power there). On 64-px images the top band is radii
+    31-45, mostly the corners beyond the axes' Nyquist, where a nearest resize draws almost nothing."""
+    gap = np.subtract(details["log10_spectrum_samples"], details["log10_spectrum_reference"])  # radius 1 onwards
+    edges = np.linspace(0, len(gap), bands + 1).round().astype(int)
+    return {f"{start + 1}-{stop}": round(float(gap[start:stop].mean()), 3) for start, stop in zip(edges, edges[1:])}
+
+
 def _headline(result: dict) -> dict:
     """The figures the issue's targets name, each with its real-vs-real floor."""
     metrics, floors = result["metrics"], result["floors"]
@@ -67,7 +76,8 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
         history = json.loads((run_dir / "history.json").read_text())
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
                    "samples": count, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
-                   "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"]}
+                   "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"],
+                   "spectral_bands": spectral_bands(result["details"]["spectral"])}
         # a checkpoint's file names it after its run: bench-00001-x-ckpt-0006045[-TAG]
         suffix = "-".join(part for part in (given.name if is_checkpoint else "", tag) if part)
         write_json_atomic(RESULTS / f"screen-{run_key(run_dir, suffix)}.json", summary)

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from prodgen.errors import ProdgenError
-from prodgen.metrics.image_statistics import log_spectrum_gap, radial_power_spectrum
+from prodgen.metrics.image_statistics import frequency_radii, log_spectrum_gap, mean_log10_gap, power_spectrum, radial_power_spectrum
 from prodgen.models.layers import DiscriminatorOutput
 
 
@@ -122,13 +122,20 @@ def auxiliary_classification_loss(output: DiscriminatorOutput, conditions: torch
     return sum(F.cross_entropy(logits, conditions[:, i]) for i, logits in enumerate(output.aux_logits))
 
 
-def spectral_loss(fake: torch.Tensor, real: torch.Tensor, from_share: float = 0.0) -> torch.Tensor:
+def spectral_loss(fake: torch.Tensor, real: torch.Tensor, from_share: float = 0.0, per_frequency: bool = False) -> torch.Tensor:
     """Spectral regularisation (Durall et al. 2020, "Watch your up-convolution"): the gap between the
     generated and the real batch's azimuthally averaged power spectra, log10, as the `spectral` metric
     measures it. The discriminator tolerates a checkerboard's excess at high frequencies or blur's
     deficit for long; this term penalises either from the first step. `from_share` leaves out that
     share of the lowest radii: one batch's low-frequency power is mostly which products and colours
-    it drew, which is D's business, not an artefact."""
+    it drew, which is D's business, not an artefact. `per_frequency` compares the 2-D spectra frequency
+    by frequency instead of ring by ring: a ring's average can be met by stripes in one direction
+    standing in for power missing in all the others (seen in training), the 2-D spectrum cannot."""
+    if per_frequency:
+        target, generated = power_spectrum(real).detach(), power_spectrum(fake)
+        radius = frequency_radii(*target.shape, device=target.device)
+        kept = radius >= 1 + int(from_share * int(radius.max()))
+        return mean_log10_gap(generated[kept], target[kept])
     target = radial_power_spectrum(real).detach()
     # at from_share 0.5 on 64-px images, exactly the radii the metric's high-frequency ratio sums (23 of 46)
     return log_spectrum_gap(radial_power_spectrum(fake), target, first_radius=1 + int(from_share * (len(target) - 1)))

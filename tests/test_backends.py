@@ -43,11 +43,19 @@ def full_resolution() -> ProductGenerator:
     return unconditional(upsample="nearest", full_resolution_layer=True)
 
 
+def fine_noise() -> ProductGenerator:
+    """Per-pixel noise drawn from z, with a non-zero filter so that its path shows in the output."""
+    generator = unconditional(upsample="nearest", fine_noise=True)
+    with torch.no_grad():
+        generator.module.fine_noise.filter.weight.normal_(0, 0.1)
+    return generator
+
+
 @pytest.mark.parametrize("backend", ["torchscript", "onnx"])
 @pytest.mark.parametrize(
     "make",
-    [lambda: ProductGenerator.load("fmnist-cgan"), unconditional, resized, full_resolution],
-    ids=["conditional", "unconditional", "resize-convolutions", "full-resolution-layer"],
+    [lambda: ProductGenerator.load("fmnist-cgan"), unconditional, resized, full_resolution, fine_noise],
+    ids=["conditional", "unconditional", "resize-convolutions", "full-resolution-layer", "fine-noise"],
 )
 def test_programs_match_eager_pytorch_at_any_batch_size(home, backend, make):
     generator = make()

@@ -281,6 +281,7 @@ def test_metrics_count_requests_per_route_and_images_per_model(guarded):
     key = {"X-API-Key": "s3cret-key"}
     guarded.post("/v1/generate", json={"model": "fmnist-cgan", "n": 5, "seed": 99}, headers=key)
     guarded.get("/v1/nothing-here", headers=key)
+    assert guarded.get("/v1/models").status_code == 401  # no key: refused, and counted below
     text = guarded.get("/metrics", headers=key).text
     samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
     assert samples['prodgen_requests_total{method="POST",route="/v1/generate",status="200"}'] >= 1

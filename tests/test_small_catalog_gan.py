@@ -15,7 +15,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.losses import spectral_loss
 from prodgen.models import build_discriminator, build_generator
-from prodgen.models.layers import HighFrequencyEnergy, MinibatchStandardDeviation, build_upsampler
+from prodgen.models.layers import HighFrequencyEnergy, LatentPixelNoise, MinibatchStandardDeviation, build_upsampler
 from prodgen.models.lightweight import decoder_targets, quarter_of
 from prodgen.train.augment import AdaptiveAugmentation, diff_augment
 from prodgen.train.families import gan as gan_family
@@ -168,6 +168,7 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur"),
         (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur"),
         (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
+        (["loss.spectral_per_frequency=true"], "loss.spectral_per_frequency: it sharpens the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (
             ["model.discriminator=lightweight", "model.d_minibatch_std=4"],
             r"model.d_minibatch_std: the 'lightweight' discriminator has no such layer \(those that do: dcgan, sn-dcgan\)",
@@ -175,6 +176,10 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (
             ["model.generator=resnet", "model.g_full_resolution=true"],
             r"model.g_full_resolution: the 'resnet' generator has no such layer \(those that do: dcgan\)",
+        ),
+        (
+            ["model.generator=resnet", "model.g_fine_noise=true"],
+            r"model.g_fine_noise: the 'resnet' generator has no such layer \(those that do: dcgan\)",
         ),
         (["model.self_supervised_weight=1"], r"model.self_supervised_weight: the 'dcgan' discriminator has no decoders \(those that have: lightweight\)"),
         (
@@ -243,8 +248,22 @@ def test_the_spectral_loss_on_the_upper_radii_ignores_low_frequency_differences_
     assert spectral_loss(real + 0.4 * checkerboard, real, from_share=0.5).item() > spectral_loss(real + 0.4 * checkerboard, real).item() > 0.01
 
 
-def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path):
-    result = train(config(loss__spectral_weight=1.0, train__steps=2), runs_root=tmp_path, show_progress=False)
+def test_the_per_frequency_spectral_loss_sees_stripes_that_the_ring_average_cannot():
+    noise = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    real = noise + 0.6 * noise.roll(1, dims=2)  # smoothed down the columns: less power at high vertical frequencies
+    turned = real.transpose(2, 3).contiguous().requires_grad_(True)  # the same power, moved to the horizontal frequencies
+    assert spectral_loss(turned, real).item() < 1e-6  # each ring holds the same power, in other directions
+    loss = spectral_loss(turned, real, per_frequency=True)
+    assert loss.item() > 0.1
+    loss.backward()
+    stepped = (turned - 0.02 * turned.grad / turned.grad.abs().max()).detach()
+    assert spectral_loss(stepped, real, per_frequency=True).item() < loss.item()
+    assert spectral_loss(real, real, from_share=0.5, per_frequency=True).item() < 1e-6
+
+
+@pytest.mark.parametrize("per_frequency", [False, True], ids=["rings", "per-frequency"])
+def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path, per_frequency):
+    result = train(config(loss__spectral_weight=1.0, loss__spectral_per_frequency=per_frequency, train__steps=2), runs_root=tmp_path, show_progress=False)
     rows = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(row["g_spectral"] > 0 for row in rows)
 
@@ -314,6 +333,45 @@ def test_a_gan_trains_with_the_full_resolution_layer_and_its_model_rebuilds_from
     last_features.register_forward_hook(record_side)
     images = generator.module(torch.randn(2, generator.spec["arguments"]["z_dim"]), torch.zeros(2, 1, dtype=torch.long))
     assert tuple(seen["side"]) == tuple(images.shape[2:]) == size  # the last 2x layer already works at the output size
+
+
+def _share_at_nyquist(images: torch.Tensor) -> float:
+    """The images' power at the (Nyquist, Nyquist) frequency, an alternating +-1 pattern's, over what
+    white noise of the same variance holds at every frequency (so about 1 for white noise)."""
+    side = images.shape[-1]
+    checker = (-1.0) ** (torch.arange(side)[:, None] + torch.arange(side)[None, :])
+    return float(((images * checker).sum(dim=(-2, -1)) ** 2).mean() / (side * side * images.var()))
+
+
+def test_latent_pixel_noise_draws_the_highest_frequencies_that_nearest_resizing_cannot():
+    torch.manual_seed(0)
+    z = torch.randn(256, 32)
+    resized = build_upsampler("nearest", 4, 1)
+    with torch.no_grad():
+        resized_images = resized(torch.randn(256, 4, 16, 16))
+    # a nearest 2x resize's 2x2 box is zero at Nyquist, whatever the 3x3 after it; only the zero padding leaks a little
+    assert _share_at_nyquist(resized_images) < 0.01
+    noise = LatentPixelNoise(z_dim=32, height=32, width=32, channels=1)
+    assert float(noise(z).detach().abs().max()) == 0.0  # the filter starts at zero: G begins as it would without the layer
+    with torch.no_grad():
+        noise.filter.weight[0, 0, 1, 1] = 1.0  # the identity filter shows the raw noise
+        raw = noise(z)
+    assert torch.equal(raw, noise(z))  # one latent, one noise map: no fresh draw
+    assert raw.shape == (256, 1, 32, 32)
+    assert 0.8 < float(raw.var()) < 1.2  # a standard normal latent gives unit variance per pixel
+    assert _share_at_nyquist(raw) > 0.5
+    rebuilt = LatentPixelNoise(z_dim=32, height=32, width=32, channels=1)
+    assert torch.equal(rebuilt.projection, noise.projection)  # the same projection on every build
+
+
+def test_a_gan_trains_with_fine_noise_and_its_model_rebuilds_from_the_spec(tiny, tmp_path):
+    result = train(config(model__generator="dcgan", model__upsample="nearest", model__g_fine_noise=True, train__steps=2), runs_root=tmp_path, show_progress=False)
+    generator = ProductGenerator.load(result.run_dir)
+    assert generator.spec["arguments"]["fine_noise"] is True
+    assert float(generator.module.fine_noise.filter.weight.abs().sum()) > 0  # two steps moved the filter off zero
+    z, codes = torch.randn(3, generator.spec["arguments"]["z_dim"]), torch.zeros(3, 1, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.equal(generator.module(z, codes), generator.module(z, codes))
 
 
 def test_minibatch_standard_deviation_is_the_spread_within_each_group():

@@ -103,20 +103,29 @@ def radial_power_spectrum(images: torch.Tensor) -> torch.Tensor:
     return radial_average(power_spectrum(images))
 
 
+def frequency_radii(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """Each frequency's distance from zero, rounded, in a centred (height, width) spectrum: every radius
+    up to the corners (a checkerboard's energy sits at (Nyquist, Nyquist), sqrt(2) x Nyquist out)."""
+    yy, xx = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
+    return torch.hypot((yy - height // 2).float(), (xx - width // 2).float()).round().long()
+
+
 def radial_average(power: torch.Tensor) -> torch.Tensor:
     """A centred 2-D power spectrum's mean over each integer radius."""
-    height, width = power.shape
-    yy, xx = torch.meshgrid(torch.arange(height, device=power.device), torch.arange(width, device=power.device), indexing="ij")
-    # every radius up to the corners: a checkerboard's energy sits at (Nyquist, Nyquist), sqrt(2) x Nyquist from the centre
-    radius = torch.hypot((yy - height // 2).float(), (xx - width // 2).float()).round().long().flatten()
+    radius = frequency_radii(*power.shape, device=power.device).flatten()
     return torch.zeros(int(radius.max()) + 1, device=power.device).index_add_(0, radius, power.flatten()) / torch.bincount(radius)
+
+
+def mean_log10_gap(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean |log10| difference of two sets of spectral powers, frequency by frequency."""
+    return (torch.log10(generated + SPECTRUM_FLOOR) - torch.log10(real + SPECTRUM_FLOOR)).abs().mean()
 
 
 def log_spectrum_gap(generated: torch.Tensor, real: torch.Tensor, first_radius: int = 1) -> torch.Tensor:
     """Mean |log10| difference of two radial spectra from `first_radius` on (radius 0, the removed
     mean, never counts)."""
     first = max(1, first_radius)
-    return (torch.log10(generated[first:] + SPECTRUM_FLOOR) - torch.log10(real[first:] + SPECTRUM_FLOOR)).abs().mean()
+    return mean_log10_gap(generated[first:], real[first:])
 
 
 def _as_float(images: np.ndarray) -> torch.Tensor:

@@ -19,6 +19,7 @@ from prodgen.models.layers import (
     DiscriminatorHead,
     DiscriminatorOutput,
     HighFrequencyEnergy,
+    LatentPixelNoise,
     MinibatchStandardDeviation,
     build_upsampler,
     maybe_sn,
@@ -71,7 +72,10 @@ class DCGANGenerator(nn.Module):
     `full_resolution_layer` ends with one more layer at the output size: the last 2x layer yields
     features (half the channels of the layer before), and a 3x3 convolution draws the image from
     them. Without it, each output pixel is drawn straight from a 2x2 window of the half-size map,
-    which leaves little room for detail finer than that window."""
+    which leaves little room for detail finer than that window.
+
+    `fine_noise` adds per-pixel noise drawn from z, through a learned filter, to the image before the
+    Tanh (LatentPixelNoise): the detail at the highest frequencies that nearest resizing cannot draw."""
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class DCGANGenerator(nn.Module):
         width_mult: int = 64,
         upsample: str | Sequence[str] = "transposed",
         full_resolution_layer: bool = False,
+        fine_noise: bool = False,
         **_ignored,
     ):
         super().__init__()
@@ -103,14 +108,19 @@ class DCGANGenerator(nn.Module):
         )
         self.out = nn.Conv2d(widths[-1], channels, 3, 1, 1) if out_kind is None else build_upsampler(out_kind, widths[-1], channels)
         self.apply(_init_dcgan)
+        self.fine_noise = LatentPixelNoise(z_dim, height, width, channels) if fine_noise else None  # after apply: its filter starts at zero
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
+        latent = z
         if self.embed is not None:
             z = torch.cat([z, self.embed(conditions)], dim=1)
         h = z[:, :, None, None]
         for layer in self.layers:
             h = layer(h, conditions)
-        return torch.tanh(self.out(h))
+        image = self.out(h)
+        if self.fine_noise is not None:
+            image = image + self.fine_noise(latent)
+        return torch.tanh(image)
 
 
 @register_discriminator("dcgan")

@@ -82,6 +82,26 @@ class MinibatchStandardDeviation(nn.Module):
         return torch.cat([x, spread.repeat(group)[:, None, None, None].expand(n, 1, h, w)], dim=1)
 
 
+class LatentPixelNoise(nn.Module):
+    """Per-pixel noise at the output size, through a learned 3x3 filter (zero at the start, so G begins
+    as it would without it): StyleGAN's noise inputs (Karras et al. 2019), the source of fine stochastic
+    detail. A 2x layer that resizes by nearest neighbour draws nothing at the highest frequencies (the
+    resize's 2x2 box is zero at Nyquist), and this layer can. The noise is a fixed random projection of
+    the latent, not a fresh draw, so one latent still gives one image: generation stays reproducible and
+    exports as a plain matrix product. The projection is a buffer saved with the weights."""
+
+    def __init__(self, z_dim: int, height: int, width: int, channels: int, seed: int = 0):
+        super().__init__()
+        self.size = (height, width)
+        projection = torch.randn(z_dim, height * width, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("projection", projection / z_dim**0.5)  # a standard normal z gives each pixel unit variance
+        self.filter = nn.Conv2d(1, channels, 3, 1, 1, bias=False)
+        nn.init.zeros_(self.filter.weight)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.filter((z @ self.projection).reshape(-1, 1, *self.size))
+
+
 # Which 3x3 tap of a resize-convolution reaches each of a stride-2 transposed convolution's 4 taps, per
 # axis: output pixel 2i reads input rows i-1 (tap 0) and i (taps 1, 2); pixel 2i+1 reads i (taps 0, 1)
 # and i+1 (tap 2). Row k of this matrix lists the 3x3 taps that add up to transposed tap k.

@@ -55,6 +55,9 @@ class GANModelConfig(Section):
     g_full_resolution: bool = Field(
         False, description="G ends with a 3x3 convolution at the output size, after its last 2x layer, instead of drawing the image in that layer (generators that take it)"
     )
+    g_fine_noise: bool = Field(
+        False, description="G adds per-pixel noise drawn from z, through a learned 3x3 filter, to the image: detail at frequencies nearest resizing cannot draw (generators that take it)"
+    )
     self_supervised_weight: float = Field(
         0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
     )
@@ -68,6 +71,9 @@ class GANLossConfig(Section):
     spectral_weight: float = Field(0.0, ge=0.0, description="> 0: G also matches the real batch's radial power spectrum (Durall et al. 2020), with this weight")
     spectral_from: float = Field(
         0.0, ge=0.0, lt=1.0, description="the share of radii, from the lowest, the spectral loss leaves out: 0.5 matches only the upper half, where checkerboards sit, and leaves colour and layout to D"
+    )
+    spectral_per_frequency: bool = Field(
+        False, description="the spectral loss compares the 2-D spectra frequency by frequency, not ring by ring, so stripes in one direction cannot stand in for power missing in others"
     )
 
 
@@ -86,6 +92,7 @@ def _taking(table: dict[str, type], argument: str) -> str:
 OPTIONAL_LAYERS = (
     ("d_minibatch_std", "discriminator", "minibatch_std", "has no such layer", "those that do"),
     ("g_full_resolution", "generator", "full_resolution_layer", "has no such layer", "those that do"),
+    ("g_fine_noise", "generator", "fine_noise", "has no such layer", "those that do"),
     ("self_supervised_weight", "discriminator", "decoders", "has no decoders", "those that have"),
     ("d_high_frequency", "discriminator", "high_frequency", "takes no extra input channel", "those that do"),
 )
@@ -122,8 +129,9 @@ class GAN(Family):
                 problems.append(f"model.{option}: the {choice!r} {kind} {lacks} ({those}: {_taking(table, keyword)})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
-        if loss.spectral_from > 0 and loss.spectral_weight == 0:
-            problems.append("loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too")
+        for option, what in (("spectral_from", "narrows"), ("spectral_per_frequency", "sharpens")):
+            if getattr(loss, option) and loss.spectral_weight == 0:
+                problems.append(f"loss.{option}: it {what} the spectral loss, and loss.spectral_weight is 0; set a weight too")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
             problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
         if config.eval.metric not in SELECTION_KEYS:
@@ -135,6 +143,8 @@ class GAN(Family):
         options = {"upsample": config.model.upsample} if config.model.upsample is not None else {}
         if config.model.g_full_resolution:
             options["full_resolution_layer"] = True
+        if config.model.g_fine_noise:
+            options["fine_noise"] = True
         self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention, **options)
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
@@ -249,7 +259,7 @@ class GAN(Family):
                     loss = loss + self.config.model.auxiliary_weight * aux
                     logs["g_aux"] = aux.item()
                 if self.config.loss.spectral_weight > 0:
-                    spectral = spectral_loss(fake, batch.images, self.config.loss.spectral_from)
+                    spectral = spectral_loss(fake, batch.images, self.config.loss.spectral_from, self.config.loss.spectral_per_frequency)
                     loss = loss + self.config.loss.spectral_weight * spectral
                     logs["g_spectral"] = spectral.item()
             logs["g_loss"] = loss.item()
