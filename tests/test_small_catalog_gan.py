@@ -14,6 +14,7 @@ from prodgen.distributed import DistributedEnv
 from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.losses import spectral_loss
+from prodgen.metrics.image_statistics import power_spectrum
 from prodgen.models import build_discriminator, build_generator
 from prodgen.models.layers import HighFrequencyEnergy, LatentPixelNoise, MinibatchStandardDeviation, build_upsampler
 from prodgen.models.lightweight import decoder_targets, quarter_of
@@ -339,8 +340,7 @@ def _share_at_nyquist(images: torch.Tensor) -> float:
     """The images' power at the (Nyquist, Nyquist) frequency, an alternating +-1 pattern's, over what
     white noise of the same variance holds at every frequency (so about 1 for white noise)."""
     side = images.shape[-1]
-    checker = (-1.0) ** (torch.arange(side)[:, None] + torch.arange(side)[None, :])
-    return float(((images * checker).sum(dim=(-2, -1)) ** 2).mean() / (side * side * images.var()))
+    return float(power_spectrum(images)[0, 0] / (side * side * images.var()))  # the centred spectrum's corner: (Nyquist, Nyquist)
 
 
 def test_latent_pixel_noise_draws_the_highest_frequencies_that_nearest_resizing_cannot():

@@ -141,10 +141,8 @@ class GAN(Family):
     def __init__(self, config, data, env):
         super().__init__(config, data, env)
         options = {"upsample": config.model.upsample} if config.model.upsample is not None else {}
-        if config.model.g_full_resolution:
-            options["full_resolution_layer"] = True
-        if config.model.g_fine_noise:
-            options["fine_noise"] = True
+        # a generator's optional layers enter its spec only when set, so earlier models' specs stay as they were
+        options.update({keyword: True for option, kind, keyword, *_ in OPTIONAL_LAYERS if kind == "generator" and getattr(config.model, option)})
         self.spec = generator_spec_for(config, data, config.model.generator, config.model.g_width, config.model.attention, **options)
         self.loss = build_loss(config.loss.kind)
         self.conditional = bool(data.conditions.names)
