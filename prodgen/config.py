@@ -24,7 +24,7 @@ DEFAULT_FAMILY = "gan"
 # What may change when resuming: how long to train, how patient to be and how the hardware runs
 # it (bf16 autocast, memory layout, CPU threads, read-ahead); not what is trained or how. Changing the thread
 # count changes the order of float sums, so the losses after such a resume differ in the last bits.
-RESUME_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "train.precision", "train.channels_last", "train.prefetch", "eval.patience"})
+RESUME_KEYS = frozenset({"train.steps", "train.max_minutes", "train.threads", "train.precision", "train.channels_last", "train.compile", "train.prefetch", "eval.patience"})
 AUGMENTATIONS = ("translation", "color", "cutout")
 
 
@@ -69,6 +69,8 @@ class TrainConfig(Section):
     decay_from: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of the run after which a linear schedule starts to decay")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward passes under bfloat16 autocast (GPUs with bf16 units); weights stay fp32")
     channels_last: bool = Field(False, description="NHWC memory layout for models and batches (faster convolutions on GPUs)")
+    compile: bool = Field(
+        False, description="compile the trained networks with torch.compile (TorchInductor): faster steps after a one-off compilation of a minute or two; needs a C++ compiler on CPUs")
     sync_batchnorm: bool = Field(False, description="BatchNorm statistics over the global batch, not each process's share (GPUs; torch SyncBatchNorm)")
     prefetch: int | None = Field(
         None, ge=0, le=64, description="batches read ahead on a background thread; 0: read on the training thread; null: 4 when a GPU trains or a CPU core is free, else 0")
@@ -95,6 +97,12 @@ class EvalConfig(Section):
     keep_last: int = Field(3, ge=1)
 
 
+# discriminators that torch 2.13's compiler cannot train (train.compile), with the reason a user sees
+UNCOMPILABLE_DISCRIMINATORS = {
+    "projection": "the spectral norm on its 1x1 shortcut convolutions fails in backward at the first step (a torch 2.13 compiler error)",
+}
+
+
 class RunConfig(Section):
     """The sections every family shares; `run_config_class(family)` adds the family's `model` and `loss`."""
 
@@ -112,6 +120,9 @@ class RunConfig(Section):
     def _family_checks(self) -> RunConfig:
         family = family_class(self.family)
         problems = family.check_config(self)
+        discriminator = getattr(self.model, "discriminator", None)
+        if self.train.compile and discriminator in UNCOMPILABLE_DISCRIMINATORS:
+            problems.append(f"train.compile: the {discriminator!r} discriminator cannot be compiled: {UNCOMPILABLE_DISCRIMINATORS[discriminator]}; train it uncompiled")
         untrackable = [name for name in self.eval.track if name not in family.trackable_metrics]
         if untrackable:
             offered = ", ".join(family.trackable_metrics) or "none"

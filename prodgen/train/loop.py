@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +93,21 @@ def build_networks(family: Family, init_from: Path | None = None, say=print) -> 
     family.parallel = {name: distributed.wrap(net, env, family.find_unused_parameters(name)) for name, net in family.nets.items()}
     for copy_name, source in family.ema.items():
         family.nets[copy_name] = copy.deepcopy(family.nets[source]).eval().requires_grad_(False)
+    if config.train.compile:
+        compile_trained_networks(family, say)
     family.nets.update({name: module.to(env.device) for name, module in family.build_state().items()})
     family.optimizers = family.build_optimizers()
+
+
+def compile_trained_networks(family: Family, say=print) -> None:
+    """Compile the networks the optimisers train, in place (their parameter names, and so the
+    checkpoints, stay as they are; the EMA copies, used only for samples and validation, stay eager).
+    TorchInductor writes C++ on CPUs: without a compiler the run goes on uncompiled, only slower."""
+    if family.env.device.type == "cpu" and not any(shutil.which(name) for name in ("c++", "g++", "clang++")):
+        say("train.compile: no C++ compiler found (c++, g++ or clang++), so the networks train uncompiled; install one (apt-get install g++) for faster steps")
+        return
+    for name in family.parallel:
+        family.nets[name].compile()
 
 
 def train(
