@@ -62,7 +62,8 @@ def _headline(result: dict) -> dict:
 
 
 @app.command()
-def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str = TAG_OPTION) -> None:
+def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str = TAG_OPTION,
+           seed: int = typer.Option(0, help="the samples' seed; another one measures how much the sampling alone moves the scores")) -> None:
     """Each run's best checkpoint against the VAL split: the numbers a preset is chosen by. A
     checkpoint folder (RUN/ckpt-0006045) is screened instead of the run's best, e.g. its last one."""
     torch.set_num_threads(threads)
@@ -71,15 +72,15 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
         run_dir = given.parent if is_checkpoint else given
         generator = ProductGenerator.load(given)
         catalog = load_catalog(generator.spec["catalog"])
-        images, labels = catalog_samples(generator, catalog, count, seed=0)
+        images, labels = catalog_samples(generator, catalog, count, seed=seed)
         result = report_on_samples(catalog, images, labels, "val", SCREEN_METRICS)
         history = json.loads((run_dir / "history.json").read_text())
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
-                   "samples": count, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
+                   "samples": count, "sample_seed": seed, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
                    "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"],
                    "spectral_bands": spectral_bands(result["details"]["spectral"])}
         # a checkpoint's file names it after its run: bench-00001-x-ckpt-0006045[-TAG]
-        suffix = "-".join(part for part in (given.name if is_checkpoint else "", tag) if part)
+        suffix = "-".join(part for part in (given.name if is_checkpoint else "", f"seed{seed}" if seed else "", tag) if part)
         write_json_atomic(RESULTS / f"screen-{run_key(run_dir, suffix)}.json", summary)
         print(json.dumps(summary))
 
