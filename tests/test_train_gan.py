@@ -14,7 +14,7 @@ from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
 from prodgen.train import checkpoint as ckpt
 from prodgen.train.families.gan import GAN
-from prodgen.train.loop import TrainingDiverged, learning_rate_scale, train
+from prodgen.train.loop import CPP_COMPILERS, TrainingDiverged, learning_rate_scale, train
 
 from .conftest import config, losses
 
@@ -191,7 +191,7 @@ def test_cli_generate_export_and_eval_a_trained_run(tiny, tmp_path):
     assert wrong.exit_code != 0 and "Unknown category 'hats'" in str(wrong.exception)
 
 
-@pytest.mark.skipif(not any(shutil.which(name) for name in ("c++", "g++", "clang++")), reason="TorchInductor needs a C++ compiler on CPUs")
+@pytest.mark.skipif(not any(shutil.which(name) for name in CPP_COMPILERS), reason="TorchInductor needs a C++ compiler on CPUs")
 def test_compiled_networks_train_as_the_eager_ones_and_save_the_same_tensors(tiny, tmp_path):
     dcgan_pair = {"model__generator": "dcgan", "model__discriminator": "sn-dcgan", "train__steps": 2, "eval__every": 2}
     eager = train(config(**dcgan_pair), runs_root=tmp_path / "eager", show_progress=False).run_dir

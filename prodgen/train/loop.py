@@ -36,6 +36,7 @@ from prodgen.train.runs import new_run_dir
 
 # the shared stream of a run's random numbers starts apart from the weights' initialisation
 SHARED_STREAM_OFFSET = 0x5EED
+CPP_COMPILERS = ("c++", "g++", "clang++")  # TorchInductor writes C++ for CPUs and builds it with one of these
 GRID_SEED_OFFSET = 12345
 
 
@@ -103,8 +104,8 @@ def compile_trained_networks(family: Family, say=print) -> None:
     """Compile the networks the optimisers train, in place (their parameter names, and so the
     checkpoints, stay as they are; the EMA copies, used only for samples and validation, stay eager).
     TorchInductor writes C++ on CPUs: without a compiler the run goes on uncompiled, only slower."""
-    if family.env.device.type == "cpu" and not any(shutil.which(name) for name in ("c++", "g++", "clang++")):
-        say("train.compile: no C++ compiler found (c++, g++ or clang++), so the networks train uncompiled; install one (apt-get install g++) for faster steps")
+    if family.env.device.type == "cpu" and not any(shutil.which(name) for name in CPP_COMPILERS):
+        say(f"train.compile: no C++ compiler found ({', '.join(CPP_COMPILERS)}), so the networks train uncompiled; install one (apt-get install g++) for faster steps")
         return
     for name in family.parallel:
         family.nets[name].compile()
