@@ -55,6 +55,23 @@ def spectral_bands(details: dict, bands: int = 3) -> dict[str, float]:
     return {f"{start + 1}-{stop}": round(float(gap[start:stop].mean()), 3) for start, stop in zip(edges, edges[1:])}
 
 
+def colour_variety(images: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """How varied the colours are within a category, averaged over categories: the spread (standard
+    deviation across a category's images) of each image's mean saturation, and the RMS distance of
+    each image's mean RGB from its category's. The coarsest SWD level sees these; a generator that
+    draws each category in a few colours has them lower than the photos. No labels: one category."""
+    labels = np.zeros(len(images), dtype=int) if labels is None else labels
+    rgb = images.astype(np.float64) / 255  # (N, H, W, 3)
+    brightest = rgb.max(axis=3)
+    saturation = np.where(brightest > 0, (brightest - rgb.min(axis=3)) / np.maximum(brightest, 1e-9), 0.0).mean(axis=(1, 2))
+    mean_rgb = rgb.mean(axis=(1, 2))
+    categories = [labels == category for category in np.unique(labels) if (labels == category).sum() > 1]
+    return {
+        "saturation_spread": round(float(np.mean([saturation[members].std() for members in categories])), 4),
+        "colour_spread": round(float(np.mean([np.sqrt(((mean_rgb[members] - mean_rgb[members].mean(axis=0)) ** 2).sum(axis=1).mean()) for members in categories])), 4),
+    }
+
+
 def _headline(result: dict) -> dict:
     """The figures the issue's targets name, each with its real-vs-real floor."""
     metrics, floors = result["metrics"], result["floors"]
@@ -78,7 +95,8 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
         summary = {"run": str(run_dir), "checkpoint": generator.source, "steps": history[-1]["step"], "seconds": history[-1]["seconds"],
                    "samples": count, "sample_seed": seed, "split": "val", **_headline(result), "swd_levels": result["details"]["swd"]["levels"],
                    "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"],
-                   "spectral_bands": spectral_bands(result["details"]["spectral"])}
+                   "spectral_bands": spectral_bands(result["details"]["spectral"]),
+                   "colour_variety": colour_variety(images, labels), "colour_variety_val_photos": colour_variety(*catalog.subset("val"))}
         # a checkpoint's file names it after its run: bench-00001-x-ckpt-0006045[-TAG]
         suffix = "-".join(part for part in (given.name if is_checkpoint else "", f"seed{seed}" if seed else "", tag) if part)
         write_json_atomic(RESULTS / f"screen-{run_key(run_dir, suffix)}.json", summary)

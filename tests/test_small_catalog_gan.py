@@ -13,7 +13,7 @@ from prodgen.config import load_config
 from prodgen.distributed import DistributedEnv
 from prodgen.errors import ProdgenError
 from prodgen.generate import ProductGenerator
-from prodgen.losses import spectral_loss
+from prodgen.losses import mode_seeking_loss, spectral_loss
 from prodgen.metrics.image_statistics import power_spectrum
 from prodgen.models import build_discriminator, build_generator
 from prodgen.models.layers import HighFrequencyEnergy, LatentPixelNoise, MinibatchStandardDeviation, build_upsampler
@@ -267,6 +267,43 @@ def test_a_gan_trains_with_spectral_regularisation(tiny, tmp_path, per_frequency
     result = train(config(loss__spectral_weight=1.0, loss__spectral_per_frequency=per_frequency, train__steps=2), runs_root=tmp_path, show_progress=False)
     rows = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(row["g_spectral"] > 0 for row in rows)
+
+
+def test_the_mode_seeking_loss_charges_pairs_that_land_together_and_its_gradient_pulls_them_apart():
+    z = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    base = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    apart = torch.cat([base, -base]).requires_grad_(True)
+    together = torch.cat([base, base])
+    codes_gap = (z[:4] - z[4:]).abs().mean()
+    assert mode_seeking_loss(apart, z).item() == pytest.approx(float(codes_gap / (2 * base.abs().mean())), rel=1e-4)
+    assert mode_seeking_loss(together, z).item() > 1e4  # a collapsed pair: 1 / eps
+    half_as_far = torch.cat([base, torch.zeros_like(base)])
+    assert mode_seeking_loss(half_as_far, z).item() == pytest.approx(2 * mode_seeking_loss(apart, z).item(), rel=1e-4)
+    loss = mode_seeking_loss(apart, z)
+    loss.backward()
+    stepped = (apart - 0.01 * apart.grad / apart.grad.abs().max()).detach()
+    assert mode_seeking_loss(stepped, z).item() < loss.item()
+    with pytest.raises(ValueError, match="at least 2"):
+        mode_seeking_loss(base[:1], z[:1])
+
+
+def test_a_gan_trains_with_mode_seeking_on_pairs_that_share_their_conditions(tiny, tmp_path, monkeypatch):
+    drawn = []
+    original = gan_family.GAN._fake
+
+    def recording(self, generator, n, random, paired=False):
+        fake, codes, z = original(self, generator, n, random, paired)
+        drawn.append((paired, codes))
+        return fake, codes, z
+
+    monkeypatch.setattr(gan_family.GAN, "_fake", recording)
+    result = train(config(loss__mode_seeking_weight=1.0, train__steps=2, train__batch_size=7), runs_root=tmp_path, show_progress=False)
+    rows = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(row["g_mode_seeking"] > 0 for row in rows)
+    paired = [codes for is_paired, codes in drawn if is_paired]
+    assert len(paired) == 2 and all(len(codes) == 7 and torch.equal(codes[:3], codes[4:]) for codes in paired)
+    assert any(not torch.equal(codes[:3], codes[3:6]) for codes in paired)  # the pairs are of different conditions
+    assert [is_paired for is_paired, _ in drawn].count(False) == 2  # D's batches (one D update a step) are not paired
 
 
 @pytest.mark.parametrize(

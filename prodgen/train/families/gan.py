@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from prodgen.config import RunConfig, Section
 from prodgen.data.catalog import Catalog
 from prodgen.imaging import make_grid
-from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, r1_penalty, spectral_loss
+from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_penalty, mode_seeking_loss, r1_penalty, spectral_loss
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
 from prodgen.models.layers import UPSAMPLERS
 from prodgen.models.lightweight import decoder_targets
@@ -74,6 +74,9 @@ class GANLossConfig(Section):
     )
     spectral_per_frequency: bool = Field(
         False, description="the spectral loss compares the 2-D spectra frequency by frequency, not ring by ring, so stripes in one direction cannot stand in for power missing in others"
+    )
+    mode_seeking_weight: float = Field(
+        0.0, ge=0.0, description="> 0: G's batch holds pairs of images of the same conditions from different z, and G is paid, with this weight, for how far apart each pair lands per unit of z (MSGAN, Mao et al. 2019): variety within a category"
     )
 
 
@@ -191,10 +194,14 @@ class GAN(Family):
     def _codes(self, codes: torch.Tensor) -> torch.Tensor | None:
         return codes if self.conditional else None
 
-    def _fake(self, generator: nn.Module, n: int, random: SharedRandom) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _fake(self, generator: nn.Module, n: int, random: SharedRandom, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """`n` generated images, their conditions and their z. `paired`: image i and image i + n // 2
+        share their conditions (the mode-seeking term compares them), so the batch draws n - n // 2 rows."""
         z = random.normal(n, self.config.model.z_dim)
-        codes = random.rows(self.data.codes, n)
-        return generator(z, self._codes(codes)), self._codes(codes)
+        codes = random.rows(self.data.codes, n - n // 2 if paired else n)
+        if paired:
+            codes = torch.cat([codes, codes[: n // 2]])
+        return generator(z, self._codes(codes)), self._codes(codes), z
 
     def _augment(self, images: torch.Tensor, random: SharedRandom) -> torch.Tensor:
         ada = self.nets.get("ada")
@@ -209,7 +216,7 @@ class GAN(Family):
         self_supervised = self.config.model.self_supervised_weight > 0
         with self.autocast():
             with torch.no_grad():  # the plain G: no gradients, nothing to synchronise
-                fake, fake_codes = self._fake(self.nets["G"], len(real), random)
+                fake, fake_codes, _ = self._fake(self.nets["G"], len(real), random)
             if self_supervised:
                 seen = self._augment(real, random)  # the decoders rebuild the image D saw
                 quarters = random.integers(0, 4, len(real))
@@ -247,7 +254,8 @@ class GAN(Family):
         D = self.nets["D"].requires_grad_(False)
         try:
             with self.autocast():
-                fake, fake_codes = self._fake(self.parallel["G"], self.local_batch, random)
+                mode_seeking = self.config.loss.mode_seeking_weight
+                fake, fake_codes, z = self._fake(self.parallel["G"], self.local_batch, random, paired=mode_seeking > 0)
                 fake_out = self._d(D, fake, fake_codes, random)
                 real_out = self._d(D, batch.images, self._codes(batch.codes), random) if self.loss.needs_real_for_generator else None
                 loss = self.loss.generator(fake_out, real_out)
@@ -260,6 +268,10 @@ class GAN(Family):
                     spectral = spectral_loss(fake, batch.images, self.config.loss.spectral_from, self.config.loss.spectral_per_frequency)
                     loss = loss + self.config.loss.spectral_weight * spectral
                     logs["g_spectral"] = spectral.item()
+                if mode_seeking > 0:
+                    seeking = mode_seeking_loss(fake, z)
+                    loss = loss + mode_seeking * seeking
+                    logs["g_mode_seeking"] = seeking.item()
             logs["g_loss"] = loss.item()
             self.apply(loss, "opt_g")
             return logs
