@@ -196,11 +196,13 @@ class GAN(Family):
 
     def _fake(self, generator: nn.Module, n: int, random: SharedRandom, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """`n` generated images, their conditions and their z. `paired`: image i and image i + n // 2
-        share their conditions (the mode-seeking term compares them), so the batch draws n - n // 2 rows."""
+        share their conditions for i < n // 2, the pairs the mode-seeking term compares (an odd batch's
+        last image has no partner), so the batch draws n - n // 2 rows."""
         z = random.normal(n, self.config.model.z_dim)
         codes = random.rows(self.data.codes, n - n // 2 if paired else n)
         if paired:
-            codes = torch.cat([codes, codes[: n // 2]])
+            half = n // 2
+            codes = torch.cat([codes[:half], codes[:half], codes[half:]])
         return generator(z, self._codes(codes)), self._codes(codes), z
 
     def _augment(self, images: torch.Tensor, random: SharedRandom) -> torch.Tensor:
