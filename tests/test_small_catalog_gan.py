@@ -38,7 +38,7 @@ def _interior_spread(images: torch.Tensor) -> float:
     return float((interior.amax(dim=(2, 3)) - interior.amin(dim=(2, 3))).max())
 
 
-@pytest.mark.parametrize("kind", ["transposed", "transposed-blur", "nearest", "blur"])
+@pytest.mark.parametrize("kind", ["transposed", "transposed-blur", "nearest", "blur", "subpixel"])
 def test_upsamplers_double_the_size(kind):
     torch.manual_seed(0)
     assert build_upsampler(kind, 4, 6)(torch.randn(2, 4, 5, 7)).shape == (2, 6, 10, 14)
@@ -85,7 +85,7 @@ def test_a_list_names_each_layers_upsampling_coarsest_first():
 
 
 def test_unknown_upsampling_is_named():
-    with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, transposed-blur, nearest, blur"):
+    with pytest.raises(ProdgenError, match="Unknown upsampling 'pixelshuffle'; registered: transposed, transposed-blur, nearest, blur, subpixel"):
         build_upsampler("pixelshuffle", 4, 4)
 
 
@@ -166,8 +166,8 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["data.ada_target=0.6"], "data.ada_target tunes how often the data.augment policies apply, and data.augment is empty"),
         (["data.ada_images=5000"], r"data.ada_images paces ADA, which is off \(data.ada_target is null\)"),
         (["model.generator=resnet", "model.upsample=nearest"], r"model.upsample: the 'resnet' generator has fixed upsampling layers \(those that take one: dcgan, lightweight\)"),
-        (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur"),
-        (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur"),
+        (["model.upsample=bicubic"], "model.upsample: unknown upsampling 'bicubic'; registered: transposed, transposed-blur, nearest, blur, subpixel"),
+        (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur, subpixel"),
         (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (["loss.spectral_per_frequency=true"], "loss.spectral_per_frequency: it sharpens the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (
@@ -309,7 +309,11 @@ def test_a_gan_trains_with_mode_seeking_on_pairs_that_share_their_conditions(tin
 
 @pytest.mark.parametrize(
     ("upsample", "hidden_layer", "image_layer"),
-    [("transposed-blur", "_BlurredTransposedConvolution", "_BlurredTransposedConvolution"), (["transposed", "nearest"], "ConvTranspose2d", "_ResizeConvolution")],
+    [
+        ("transposed-blur", "_BlurredTransposedConvolution", "_BlurredTransposedConvolution"),
+        (["transposed", "nearest"], "ConvTranspose2d", "_ResizeConvolution"),
+        (["nearest", "subpixel"], "_ResizeConvolution", "SubPixelConvolution"),
+    ],
 )
 def test_a_gan_with_other_upsampling_trains_and_its_export_draws_the_same_images(tiny, tmp_path, upsample, hidden_layer, image_layer):
     # the tiny catalog's 16 px are two 2x layers above the 4x4 base map: one hidden, one drawing the image
@@ -400,6 +404,23 @@ def test_latent_pixel_noise_draws_the_highest_frequencies_that_nearest_resizing_
     assert _share_at_nyquist(raw) > 0.5
     rebuilt = LatentPixelNoise(z_dim=32, height=32, width=32, channels=1)
     assert torch.equal(rebuilt.projection, noise.projection)  # the same projection on every build
+
+
+def test_a_sub_pixel_convolution_starts_as_a_nearest_resize_and_untied_draws_what_a_resize_cannot():
+    torch.manual_seed(0)
+    layer = build_upsampler("subpixel", 4, 1)
+    x = torch.randn(256, 4, 16, 16)
+    with torch.no_grad():
+        low = torch.nn.functional.conv2d(x, layer.conv.weight[:1], padding=1)  # the first sub-pixel's kernel at the input size
+        assert torch.allclose(layer(x), torch.nn.functional.interpolate(low, scale_factor=2, mode="nearest"), atol=1e-6)  # ICNR
+        assert _share_at_nyquist(layer(x)) < 1e-6  # so, at the start, nothing at (Nyquist, Nyquist), as a resize
+        layer.conv.weight.normal_()  # four kernels of their own, as training may make them
+        assert _share_at_nyquist(layer(x)) > 0.1
+    # the dcgan initialiser redraws every convolution; the sub-pixel kernels are tied again after it
+    generator = build_generator("dcgan", z_dim=8, channels=3, height=32, width=32, width_mult=8, upsample=["nearest", "subpixel", "subpixel"])
+    for kernels in (generator.layers[2].conv.conv.weight.detach(), generator.out.conv.weight.detach()):
+        per_output = kernels.unflatten(0, (-1, 4))
+        assert torch.equal(per_output, per_output[:, :1].expand_as(per_output)) and 0.015 < float(kernels.std()) < 0.025
 
 
 def test_a_gan_trains_with_fine_noise_and_its_model_rebuilds_from_the_spec(tiny, tmp_path):

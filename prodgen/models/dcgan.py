@@ -21,6 +21,7 @@ from prodgen.models.layers import (
     HighFrequencyEnergy,
     LatentPixelNoise,
     MinibatchStandardDeviation,
+    SubPixelConvolution,
     build_upsampler,
     maybe_sn,
     per_layer_upsampling,
@@ -36,6 +37,8 @@ def _init_dcgan(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d) and module.affine:  # conditional norms start at gain 1, bias 0
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, SubPixelConvolution):  # `apply` reaches its convolution first, which the first branch redrew
+        module.tie_subpixels_()
 
 
 class _UpLayer(nn.Module):

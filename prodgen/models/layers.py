@@ -158,6 +158,34 @@ class _BlurredTransposedConvolution(nn.Module):
         return self.blur(self.conv(x))
 
 
+class SubPixelConvolution(nn.Module):
+    """A 3x3 convolution at the input size to four times the channels, rearranged into a 2x map
+    (Shi et al. 2016, "pixel shuffle"). Each 2x2 block of the output has its own kernels, so unlike a
+    resize-convolution it can draw detail up to the doubled map's Nyquist frequency, diagonals
+    included. Started as Aitken et al. 2017's ICNR (`tie_subpixels_`): the four kernels are equal, so
+    it begins as a 3x3 convolution followed by a nearest resize and has no checkerboard to unlearn;
+    training may untie them. It costs what a resize-convolution costs (the same multiplies per output pixel)."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, 1, 1, bias=bias)
+        self.tie_subpixels_()
+
+    @torch.no_grad()
+    def tie_subpixels_(self) -> None:
+        """Copy the first of each output channel's four sub-pixel kernels to the other three. Pixel
+        shuffle reads input channel 4c + 2i + j as output channel c at offset (i, j). A family's
+        initialiser that redraws the convolution calls this again after it."""
+        weight = self.conv.weight.unflatten(0, (-1, 4))
+        weight.copy_(weight[:, :1].expand_as(weight))
+        if self.conv.bias is not None:
+            bias = self.conv.bias.unflatten(0, (-1, 4))
+            bias.copy_(bias[:, :1].expand_as(bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.conv(x), 2)
+
+
 def _transposed(c_in: int, c_out: int, bias: bool = False) -> nn.Module:
     return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
 
@@ -168,6 +196,7 @@ UPSAMPLERS = {
     "transposed-blur": _BlurredTransposedConvolution,
     "nearest": _ResizeConvolution,
     "blur": _BlurResizeConvolution,
+    "subpixel": SubPixelConvolution,
 }
 
 
