@@ -199,11 +199,12 @@ class GAN(Family):
         share their conditions for i < n // 2, the pairs the mode-seeking term compares (an odd batch's
         last image has no partner), so the batch draws n - n // 2 rows."""
         z = random.normal(n, self.config.model.z_dim)
-        codes = random.rows(self.data.codes, n - n // 2 if paired else n)
-        if paired:
-            half = n // 2
-            codes = torch.cat([codes[:half], codes[:half], codes[half:]])
-        return generator(z, self._codes(codes)), self._codes(codes), z
+        partners = n // 2 if paired else 0
+        codes = random.rows(self.data.codes, n - partners)
+        if partners:  # rows 0 .. partners - 1 again, in front: row i + partners repeats row i
+            codes = torch.cat([codes[:partners], codes])
+        conditions = self._codes(codes)
+        return generator(z, conditions), conditions, z
 
     def _augment(self, images: torch.Tensor, random: SharedRandom) -> torch.Tensor:
         ada = self.nets.get("ada")
