@@ -97,9 +97,8 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
                    "high_frequency_ratio": result["details"]["spectral"]["high_frequency_ratio"], "strongest_peak": result["details"]["spectral"]["strongest_peak"],
                    "spectral_bands": spectral_bands(result["details"]["spectral"]),
                    "colour_variety": colour_variety(images, labels), "colour_variety_val_photos": colour_variety(*catalog.subset("val"))}
-        # a checkpoint's file names it after its run: bench-00001-x-ckpt-0006045[-TAG]
-        suffix = "-".join(part for part in (given.name if is_checkpoint else "", f"seed{seed}" if seed else "", tag) if part)
-        write_json_atomic(RESULTS / f"screen-{run_key(run_dir, suffix)}.json", summary)
+        suffix = "-".join(part for part in (f"seed{seed}" if seed else "", tag) if part)
+        write_json_atomic(RESULTS / f"screen-{run_key(given, suffix)}.json", summary)
         print(json.dumps(summary))
 
 

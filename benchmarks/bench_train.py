@@ -30,6 +30,7 @@ from prodgen.generate import ProductGenerator
 from prodgen.generate.autoencoder import NoEncoder, ProductAutoencoder
 from prodgen.generate.evaluation import evaluate_generator
 from prodgen.generate.reconstruction_report import evaluate_autoencoder
+from prodgen.train.checkpoint import STATE
 from prodgen.train.data import BatchLoader, GlobalBatches, TrainingData, read_ahead_depth
 from prodgen.train.loop import SHARED_STREAM_OFFSET, build_networks, train
 from prodgen.train.randomness import SharedRandom
@@ -40,8 +41,14 @@ app = typer.Typer(no_args_is_help=True)
 
 def run_key(run_dir: Path, tag: str = "") -> str:
     """Names result files by run folder and its parent (runs/bench/00001-x -> bench-00001-x): run numbers restart per folder.
+    A checkpoint folder is named after its run (runs/bench/00001-x/ckpt-0006045 -> bench-00001-x-ckpt-0006045), so the
+    same checkpoint number in two runs folders cannot overwrite the other's results.
     A `tag` (bench-00001-x-TAG) keeps a re-measurement under a changed protocol beside the first one."""
-    return f"{run_dir.resolve().parent.name}-{run_dir.name}" + (f"-{tag}" if tag else "")
+    run_dir = run_dir.resolve()
+    checkpoint = [run_dir.name] if (run_dir / STATE).exists() else []
+    if checkpoint:
+        run_dir = run_dir.parent
+    return "-".join([run_dir.parent.name, run_dir.name, *checkpoint, *([tag] if tag else [])])
 
 
 TAG_OPTION = typer.Option("", help="Appended to the result files' names: a re-measurement under a changed protocol keeps the first one.")

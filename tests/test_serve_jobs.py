@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from sqlalchemy import text, update
 
 from prodgen.generate.jobs import Job, Row, run_job
 from prodgen.generate.pipeline import ProductGenerator
+from prodgen.serve import jobs
 from prodgen.serve.app import create_app
 from prodgen.serve.jobs import MAX_ATTEMPTS, JobRecord, JobRunner, JobStore
 from prodgen.serve.settings import ServeSettings
@@ -187,14 +189,17 @@ def test_an_interrupted_job_resumes_when_its_lease_expires_or_fails_after_max_at
     assert failed["state"] == "failed" and f"{MAX_ATTEMPTS} times" in failed["error"]
 
 
-def test_a_lease_keeps_a_running_job_from_other_runners_until_it_expires(database_url):
+def test_a_lease_keeps_a_running_job_from_other_runners_until_it_expires(database_url, monkeypatch):
+    # The store's clock, moved by hand: with real sleeps a loaded machine could let the lease lapse before the renewal.
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    monkeypatch.setattr(jobs, "now", lambda: clock[0])
     first, second = JobStore(database_url, lease_seconds=0.4), JobStore(database_url, lease_seconds=60)
     job = first.add("fmnist-cgan", Job(model="fmnist-cgan", rows=[Row({"category": "Bag"}, 2, 0)], backend="eager"))
     assert first.claim("a").id == job.id
     assert second.claim("b") is None  # running under a live lease
-    time.sleep(0.25)
+    clock[0] += timedelta(seconds=0.25)
     assert first.renew(job.id, "a") and second.claim("b") is None  # renewed in time
-    time.sleep(0.5)
+    clock[0] += timedelta(seconds=0.5)
     taken = second.claim("b")  # "a" stopped renewing: "b" takes the job over
     assert (taken.id, taken.runner, taken.attempts) == (job.id, "b", 2)
     assert not first.renew(job.id, "a") and not first.set_done_count(job.id, "a", 1)  # "a" learns it lost the job
