@@ -34,10 +34,9 @@ from prodgen.metrics.memorisation import copy_threshold, memorisation
 from prodgen.metrics.neighbours import nearest
 from prodgen.models.dcgan import DCGANGenerator
 from prodgen.models.layers import UPSAMPLERS
-from prodgen.train.checkpoint import STATE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import RESULTS, TAG_OPTION, run_key  # noqa: E402
+from bench_train import RESULTS, TAG_OPTION, run_and_checkpoint, run_key  # noqa: E402
 
 SCREEN_METRICS = ["fid", "swd", "spectral", "pr", "class_consistency", "memorisation"]
 app = typer.Typer(no_args_is_help=True)
@@ -85,8 +84,7 @@ def screen(run_dirs: list[Path], count: int = 1000, threads: int = 2, tag: str =
     checkpoint folder (RUN/ckpt-0006045) is screened instead of the run's best, e.g. its last one."""
     torch.set_num_threads(threads)
     for given in run_dirs:
-        is_checkpoint = (given / STATE).exists()
-        run_dir = given.parent if is_checkpoint else given
+        run_dir, _ = run_and_checkpoint(given)
         generator = ProductGenerator.load(given)
         catalog = load_catalog(generator.spec["catalog"])
         images, labels = catalog_samples(generator, catalog, count, seed=seed)

@@ -39,16 +39,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 app = typer.Typer(no_args_is_help=True)
 
 
+def run_and_checkpoint(path: Path) -> tuple[Path, str]:
+    """The run folder of a run or checkpoint folder, and the checkpoint folder's name ("" for a run)."""
+    return (path.parent, path.name) if (path / STATE).exists() else (path, "")
+
+
 def run_key(run_dir: Path, tag: str = "") -> str:
     """Names result files by run folder and its parent (runs/bench/00001-x -> bench-00001-x): run numbers restart per folder.
     A checkpoint folder is named after its run (runs/bench/00001-x/ckpt-0006045 -> bench-00001-x-ckpt-0006045), so the
     same checkpoint number in two runs folders cannot overwrite the other's results.
     A `tag` (bench-00001-x-TAG) keeps a re-measurement under a changed protocol beside the first one."""
-    run_dir = run_dir.resolve()
-    checkpoint = [run_dir.name] if (run_dir / STATE).exists() else []
-    if checkpoint:
-        run_dir = run_dir.parent
-    return "-".join([run_dir.parent.name, run_dir.name, *checkpoint, *([tag] if tag else [])])
+    run_dir, checkpoint = run_and_checkpoint(run_dir.resolve())
+    return "-".join(part for part in (run_dir.parent.name, run_dir.name, checkpoint, tag) if part)
 
 
 TAG_OPTION = typer.Option("", help="Appended to the result files' names: a re-measurement under a changed protocol keeps the first one.")
