@@ -30,7 +30,7 @@ from prodgen.generate import ProductGenerator
 from prodgen.generate.autoencoder import NoEncoder, ProductAutoencoder
 from prodgen.generate.evaluation import evaluate_generator
 from prodgen.generate.reconstruction_report import evaluate_autoencoder
-from prodgen.train.checkpoint import STATE
+from prodgen.train.checkpoint import is_checkpoint
 from prodgen.train.data import BatchLoader, GlobalBatches, TrainingData, read_ahead_depth
 from prodgen.train.loop import SHARED_STREAM_OFFSET, build_networks, train
 from prodgen.train.randomness import SharedRandom
@@ -41,7 +41,7 @@ app = typer.Typer(no_args_is_help=True)
 
 def run_and_checkpoint(path: Path) -> tuple[Path, str]:
     """The run folder of a run or checkpoint folder, and the checkpoint folder's name ("" for a run)."""
-    return (path.parent, path.name) if (path / STATE).exists() else (path, "")
+    return (path.parent, path.name) if is_checkpoint(path) else (path, "")
 
 
 def run_key(run_dir: Path, tag: str = "") -> str:

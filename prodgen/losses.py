@@ -141,14 +141,18 @@ def spectral_loss(fake: torch.Tensor, real: torch.Tensor, from_share: float = 0.
     return log_spectrum_gap(radial_power_spectrum(fake), target, first_radius=1 + int(from_share * (len(target) - 1)))
 
 
-def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, pool: int = 1, eps: float = 1e-5) -> torch.Tensor:
     """Mode seeking (Mao et al. 2019, MSGAN): rows i and i + n // 2 of `fake` share their conditions
     and differ in z; the loss is the inverse of how far apart they land per unit of z (mean absolute
     difference of the images over that of the codes), so a G that draws each category in a few
-    colours, whatever z says, pays for it. D cannot see this collapse: each image alone looks real."""
+    colours, whatever z says, pays for it. D cannot see this collapse: each image alone looks real.
+    `pool` > 1 compares the pairs' pool x pool block means instead of their pixels: the variety asked
+    for is then colour and shape, and G earns nothing for pixel-scale texture that changes with z."""
     half = len(fake) // 2
     if half == 0:
         raise ValueError("the mode-seeking loss compares pairs of images and needs a batch of at least 2")
+    if pool > 1:
+        fake = F.avg_pool2d(fake, pool)
     images = (fake[:half] - fake[half : 2 * half]).abs().mean()
     codes = (z[:half] - z[half : 2 * half]).abs().mean()
     return 1 / (images / codes + eps)

@@ -452,3 +452,15 @@ def test_a_gan_trains_with_the_minibatch_spread_in_its_discriminator(tiny, tmp_p
     seeing = build_discriminator("sn-dcgan", channels=3, height=16, width=16, cardinalities=[2], width_mult=8, minibatch_std=4)
     blind = build_discriminator("sn-dcgan", channels=3, height=16, width=16, cardinalities=[2], width_mult=8)
     assert seeing.head.linear.parametrizations.weight.original.shape[1] == blind.head.linear.parametrizations.weight.original.shape[1] + 16  # one 4x4 map more
+
+
+def test_pooled_mode_seeking_pays_for_variety_in_block_means_and_not_for_texture_inside_blocks():
+    z = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    base = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    # a +-0.5 pattern that sums to zero over every 4x4 block: the pair differs in texture only
+    texture = (torch.arange(8).view(1, 8) + torch.arange(8).view(8, 1)).remainder(2).float().sub(0.5).expand(4, 3, 8, 8)
+    textured_pair = torch.cat([base, base + texture])
+    assert mode_seeking_loss(textured_pair, z).item() < 100
+    assert mode_seeking_loss(textured_pair, z, pool=4).item() > 1e4  # the same block means: a collapsed pair
+    recoloured_pair = torch.cat([base, base + 0.5])
+    assert mode_seeking_loss(recoloured_pair, z, pool=4).item() == pytest.approx(mode_seeking_loss(recoloured_pair, z).item(), rel=1e-4)

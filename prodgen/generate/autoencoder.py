@@ -60,7 +60,7 @@ class ProductAutoencoder:
         if (source / ENCODER_WEIGHTS).exists():
             spec = json.loads((source / ENCODER_SPEC).read_text(encoding="utf-8"))
             tensors, prefix = load_file(str(source / ENCODER_WEIGHTS)), ""
-        elif (source / ckpt.STATE).exists() and "encoder" in (state := ckpt.read_state(source)):
+        elif ckpt.is_checkpoint(source) and "encoder" in (state := ckpt.read_state(source)):
             spec, tensors, prefix = state["encoder"], ckpt.read_checkpoint(source).tensors, state["encoder_network"] + "."
         else:
             with_encoder = [name for name in shipped_models() if (SHIPPED_DIR / name / ENCODER_WEIGHTS).exists()]

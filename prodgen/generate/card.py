@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ SHOWN_SCORES = ("fid", "kid_mean", "precision", "recall", "density", "coverage",
 def model_card(generator: ProductGenerator, command: str, scores: dict[str, Any] | None = None, reconstruction: dict[str, Any] | None = None) -> dict[str, Any]:
     """Facts read from the checkpoint the generator came from, plus final scores if measured (sample
     scores; for a VAE also `prodgen eval autoencoder`'s reconstruction scores)."""
-    state = json.loads((Path(generator.source) / ckpt.STATE).read_text(encoding="utf-8"))
+    state = ckpt.read_state(Path(generator.source))
     return {
         "source_checkpoint": generator.source,
         "catalog": generator.spec["catalog"],

@@ -53,7 +53,7 @@ def read_network(model: str | Path) -> tuple[dict[str, torch.Tensor], str, dict[
         return load_file(str(path / WEIGHTS)), "", json.loads((path / SPEC).read_text(encoding="utf-8")), str(path)
     if path.is_dir() and ckpt.list_checkpoints(path):
         path = ckpt.best_checkpoint(path) or ckpt.latest_checkpoint(path)
-    if (path / ckpt.STATE).exists():
+    if ckpt.is_checkpoint(path):
         checkpoint = ckpt.read_checkpoint(path)
         return checkpoint.tensors, checkpoint.state.get("export_network", "G_ema") + ".", checkpoint.state["generator"], str(path)
     shipped = ", ".join(shipped_models()) or "none"

@@ -87,12 +87,17 @@ def write_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor],
     return target
 
 
+def is_checkpoint(path: Path) -> bool:
+    """Whether a folder is one checkpoint (it holds the state file), not a run folder or anything else."""
+    return (Path(path) / STATE).exists()
+
+
 def resolve(path: Path) -> Path:
     """A checkpoint folder itself, or a run folder's latest checkpoint."""
     path = Path(path)
     if not path.exists():
         raise ProdgenError(f"No run folder or checkpoint at {path}.")
-    return path if (path / STATE).exists() else latest_checkpoint(path)
+    return path if is_checkpoint(path) else latest_checkpoint(path)
 
 
 def read_state(path: Path) -> dict[str, Any]:
@@ -116,7 +121,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints, oldest first (staging folders start with '.', so they never match)."""
-    return sorted(p for p in run_dir.glob(f"{PREFIX}*") if (p / STATE).exists() and (p / TENSORS).exists())
+    return sorted(p for p in run_dir.glob(f"{PREFIX}*") if is_checkpoint(p) and (p / TENSORS).exists())
 
 
 def latest_checkpoint(run_dir: Path) -> Path:

@@ -78,6 +78,9 @@ class GANLossConfig(Section):
     mode_seeking_weight: float = Field(
         0.0, ge=0.0, description="> 0: G's batch holds pairs of images of the same conditions from different z, and G is paid, with this weight, for how far apart each pair lands per unit of z (MSGAN, Mao et al. 2019): variety within a category"
     )
+    mode_seeking_pool: int = Field(
+        1, ge=1, description="> 1: mode seeking compares the pairs' block means over this many pixels a side, so G is paid for variety in colour and shape, not in pixel-scale texture"
+    )
 
 
 def _takes(architecture: type, argument: str) -> bool:
@@ -272,7 +275,7 @@ class GAN(Family):
                     loss = loss + self.config.loss.spectral_weight * spectral
                     logs["g_spectral"] = spectral.item()
                 if mode_seeking > 0:
-                    seeking = mode_seeking_loss(fake, z)
+                    seeking = mode_seeking_loss(fake, z, self.config.loss.mode_seeking_pool)
                     loss = loss + mode_seeking * seeking
                     logs["g_mode_seeking"] = seeking.item()
             logs["g_loss"] = loss.item()
