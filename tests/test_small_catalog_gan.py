@@ -170,6 +170,7 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_images_and_lowers_it_after():
         (["model.upsample=[transposed, bicubic, lanczos]"], "model.upsample: unknown upsampling 'bicubic', 'lanczos'; registered: transposed, transposed-blur, nearest, blur, subpixel"),
         (["loss.spectral_from=0.5"], "loss.spectral_from: it narrows the spectral loss, and loss.spectral_weight is 0; set a weight too"),
         (["loss.spectral_per_frequency=true"], "loss.spectral_per_frequency: it sharpens the spectral loss, and loss.spectral_weight is 0; set a weight too"),
+        (["loss.mode_seeking_pool=4"], "loss.mode_seeking_pool: it pools the mode-seeking loss, and loss.mode_seeking_weight is 0; set a weight too"),
         (
             ["model.discriminator=lightweight", "model.d_minibatch_std=4"],
             r"model.d_minibatch_std: the 'lightweight' discriminator has no such layer \(those that do: dcgan, sn-dcgan\)",

@@ -138,6 +138,8 @@ class GAN(Family):
         for option, what in (("spectral_from", "narrows"), ("spectral_per_frequency", "sharpens")):
             if getattr(loss, option) and loss.spectral_weight == 0:
                 problems.append(f"loss.{option}: it {what} the spectral loss, and loss.spectral_weight is 0; set a weight too")
+        if loss.mode_seeking_pool != 1 and loss.mode_seeking_weight == 0:
+            problems.append("loss.mode_seeking_pool: it pools the mode-seeking loss, and loss.mode_seeking_weight is 0; set a weight too")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
             problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
         if config.eval.metric not in SELECTION_KEYS:
