@@ -67,7 +67,7 @@ class TrainConfig(Section):
     lr_schedule: Literal["constant", "linear"] = Field(
         "linear", description="linear: both learning rates fall linearly to 0 from `decay_from` of the run (steps or time budget, whichever is nearer)")
     decay_from: float = Field(0.5, ge=0.0, lt=1.0, description="fraction of the run after which a linear schedule starts to decay")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward passes under bfloat16 autocast (GPUs with bf16 units, CPUs with AVX-512 BF16); weights stay fp32")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward passes under bfloat16 autocast (GPUs with bf16 units, CPUs with AVX-512 BF16 or AMX; on other CPUs it is emulated and slower than fp32); weights stay fp32")
     channels_last: bool = Field(False, description="NHWC memory layout for models and batches (faster convolutions on GPUs)")
     compile: bool = Field(
         False, description="compile the trained networks with torch.compile (TorchInductor): faster steps after a one-off compilation of a minute or two; needs a C++ compiler on CPUs")

@@ -73,7 +73,7 @@ def test_resolution_plan_and_its_error():
     assert plan_resolution(28, 28) == (7, 7, 2)
     assert plan_resolution(32, 32) == (4, 4, 3)
     assert plan_resolution(80, 64) == (5, 4, 4)
-    with pytest.raises(ProdgenError, match="Cannot build a generator"):
+    with pytest.raises(ProdgenError, match="Cannot build a network"):
         plan_resolution(30, 31)
 
 

@@ -18,6 +18,7 @@ from prodgen.metrics.image_statistics import power_spectrum
 from prodgen.models import build_discriminator, build_generator
 from prodgen.models.layers import HighFrequencyEnergy, LatentPixelNoise, MinibatchStandardDeviation, build_upsampler
 from prodgen.models.lightweight import decoder_targets, quarter_of
+from prodgen.models.multiscale import MultiScaleDiscriminator
 from prodgen.train.augment import AdaptiveAugmentation, diff_augment
 from prodgen.train.families import gan as gan_family
 from prodgen.train.loop import train
@@ -465,3 +466,37 @@ def test_pooled_mode_seeking_pays_for_variety_in_block_means_and_not_for_texture
     assert mode_seeking_loss(textured_pair, z, pool=4).item() > 1e4  # the same block means: a collapsed pair
     recoloured_pair = torch.cat([base, base + 0.5])
     assert mode_seeking_loss(recoloured_pair, z, pool=4).item() == pytest.approx(mode_seeking_loss(recoloured_pair, z).item(), rel=1e-4)
+
+
+def test_a_multi_scale_discriminator_scores_each_scale_and_its_coarse_copies_see_only_block_means():
+    torch.manual_seed(0)
+    judge = MultiScaleDiscriminator("sn-dcgan", 3, channels=3, height=32, width=32, cardinalities=[3], width_mult=8, auxiliary=True).eval()
+    assert [d.head.linear is not None and d.head.auxiliary is not None for d in judge.scales] == [True, False, False]  # class logits from the full size only
+    images, codes = torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([[0], [1], [2], [0]])
+    out = judge(images, codes)
+    assert out.logits.shape == (4, 3) and len(out.aux_logits) == 1 and out.aux_logits[0].shape == (4, 3)
+    alone = build_discriminator("sn-dcgan", channels=3, height=16, width=16, cardinalities=[3], width_mult=8).eval()
+    alone.load_state_dict(judge.scales[1].state_dict())
+    assert torch.allclose(out.logits[:, 1], alone(torch.nn.functional.avg_pool2d(images, 2), codes).logits, atol=1e-5)
+    assert out.features.shape == (4, sum(d.head.linear.parametrizations.weight.original.shape[1] for d in judge.scales))
+    # a +-0.5 checkerboard averages out over every 2x2 block: only the full-size discriminator sees it
+    checkerboard = torch.tensor([[0.5, -0.5], [-0.5, 0.5]]).repeat(16, 16).expand(4, 3, 32, 32)
+    textured = judge(images + checkerboard, codes)
+    assert not torch.allclose(textured.logits[:, 0], out.logits[:, 0], atol=1e-3)
+    assert torch.allclose(textured.logits[:, 1:], out.logits[:, 1:], atol=1e-5)
+
+
+def test_multi_scale_sizes_that_do_not_halve_evenly_are_refused():
+    with pytest.raises(ProdgenError, match=r"model.d_scales 4: 36x20 images do not halve evenly 3 times"):
+        MultiScaleDiscriminator("sn-dcgan", 4, channels=3, height=20, width=36, width_mult=8)
+    with pytest.raises(ProdgenError, match=r"model.d_scales 3: the 'sn-dcgan' discriminator cannot judge 9x5 images \("):
+        MultiScaleDiscriminator("sn-dcgan", 3, channels=3, height=20, width=36, width_mult=8)
+
+
+def test_a_gan_trains_and_resumes_exactly_with_a_multi_scale_discriminator(tiny, tmp_path):
+    overrides = {"model__discriminator": "sn-dcgan", "model__d_scales": 2, "loss__kind": "hinge"}
+    straight = train(config(**overrides, train__steps=4), runs_root=tmp_path / "a", show_progress=False)
+    half = train(config(**overrides, train__steps=2), runs_root=tmp_path / "b", show_progress=False)
+    resumed = train(config(**overrides, train__steps=4), resume=half.run_dir, show_progress=False)
+    expected, got = losses(straight.run_dir), losses(resumed.run_dir)
+    assert len(expected) == 4 and [got[s] for s in (3, 4)] == [expected[s] for s in (3, 4)]  # both scales came back with the checkpoint

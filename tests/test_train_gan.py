@@ -71,6 +71,16 @@ def test_resume_may_switch_to_bf16_and_channels_last(tiny, tmp_path):
     assert ProductGenerator.load(resumed.run_dir).sample(4, seed=0).shape == (4, 16, 16, 3)
 
 
+@pytest.mark.parametrize(("avx512_bf16", "amx", "warned"), [(False, False, True), (True, False, False), (False, True, False)])
+def test_bf16_on_a_cpu_without_bf16_units_is_trained_with_a_warning(tiny, tmp_path, monkeypatch, capsys, avx512_bf16, amx, warned):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    train(config(train__precision="bf16"), runs_root=tmp_path, dry_run=True, show_progress=False)
+    assert ("this CPU has no bfloat16 units" in capsys.readouterr().out) == warned
+    train(config(), runs_root=tmp_path, dry_run=True, show_progress=False)  # fp32 needs no such units
+    assert "bfloat16" not in capsys.readouterr().out
+
+
 def test_linear_schedule_decays_both_learning_rates_to_zero():
     train = config(train__lr_schedule="linear", train__decay_from=0.5, train__steps=100).train
     assert [learning_rate_scale(train, step, 0.0) for step in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]

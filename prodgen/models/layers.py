@@ -19,7 +19,7 @@ def plan_resolution(height: int, width: int, max_doublings: int = 5, min_base: i
         scale = 2**doublings
         if height % scale == 0 and width % scale == 0 and min(height, width) // scale >= min_base:
             return height // scale, width // scale, doublings
-    raise ProdgenError(f"Cannot build a generator for {width}x{height}: each side must be a multiple of 2 times at least {min_base} px.")
+    raise ProdgenError(f"Cannot build a network for {width}x{height}: each side must be a multiple of 2 times at least {min_base} px.")
 
 
 def project_latent(z: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:

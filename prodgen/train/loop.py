@@ -96,8 +96,18 @@ def build_networks(family: Family, init_from: Path | None = None, say=print) -> 
         family.nets[copy_name] = copy.deepcopy(family.nets[source]).eval().requires_grad_(False)
     if config.train.compile:
         compile_trained_networks(family, say)
+    if config.train.precision == "bf16" and env.device.type == "cpu" and not cpu_has_bf16_units():
+        say("[yellow]warning:[/] train.precision bf16: this CPU has no bfloat16 units (AVX-512 BF16 or AMX), so autocast emulates them and "
+            "training runs slower than in fp32 (catalog-64 on one core: half the images per second, benchmarks/RESULTS.md); use fp32 here")
     family.nets.update({name: module.to(env.device) for name, module in family.build_state().items()})
     family.optimizers = family.build_optimizers()
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX tiles). torch answers
+    through private helpers; where they are missing, the CPU is taken to have them (no warning)."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check is None or check() for check in checks)
 
 
 def compile_trained_networks(family: Family, say=print) -> None:

@@ -28,6 +28,7 @@ from prodgen.losses import auxiliary_classification_loss, build_loss, gradient_p
 from prodgen.models import DISCRIMINATORS, GENERATORS, build_discriminator
 from prodgen.models.layers import UPSAMPLERS
 from prodgen.models.lightweight import decoder_targets
+from prodgen.models.multiscale import MultiScaleDiscriminator
 from prodgen.models.sampling import crop_to, to_uint8
 from prodgen.models.spec import build_from_spec
 from prodgen.train.augment import AdaptiveAugmentation, diff_augment
@@ -62,6 +63,9 @@ class GANModelConfig(Section):
         0.0, ge=0.0, description="> 0: D's decoders rebuild each real image and a random quarter of it, an L1 loss of this weight (discriminators with decoders)"
     )
     d_high_frequency: bool = Field(False, description="D also sees where each image holds fine detail, an extra input channel against G's checkerboards (discriminators that take it)")
+    d_scales: int = Field(
+        1, ge=1, le=4, description="> 1: D also judges the image average-pooled 2x, 4x, ...: one discriminator of the chosen architecture per scale, each scale's score weighing the same in the loss (pix2pixHD), aimed at coarse layout"
+    )
 
 
 class GANLossConfig(Section):
@@ -158,8 +162,7 @@ class GAN(Family):
 
     def build_networks(self) -> dict[str, nn.Module]:
         height, width = self.data.model_size
-        discriminator = build_discriminator(
-            self.config.model.discriminator,
+        options = dict(
             channels=self.data.channels,
             height=height,
             width=width,
@@ -171,6 +174,8 @@ class GAN(Family):
             high_frequency=self.config.model.d_high_frequency,
             minibatch_std=self.config.model.d_minibatch_std,
         )
+        scales, name = self.config.model.d_scales, self.config.model.discriminator
+        discriminator = build_discriminator(name, **options) if scales == 1 else MultiScaleDiscriminator(name, scales, **options)
         return {"G": build_from_spec(self.spec), "D": discriminator}
 
     def build_state(self) -> dict[str, nn.Module]:
