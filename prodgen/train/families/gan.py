@@ -108,6 +108,14 @@ OPTIONAL_LAYERS = (
 )
 
 
+# Options that shape a loss term, meaningless while the term's weight is 0 (config key, what it does, the term, its weight).
+LOSS_REFINEMENTS = (
+    ("spectral_from", "narrows", "spectral", "spectral_weight"),
+    ("spectral_per_frequency", "sharpens", "spectral", "spectral_weight"),
+    ("mode_seeking_pool", "pools", "mode-seeking", "mode_seeking_weight"),
+)
+
+
 @register_family
 class GAN(Family):
     name = "gan"
@@ -139,11 +147,9 @@ class GAN(Family):
                 problems.append(f"model.{option}: the {choice!r} {kind} {lacks} ({those}: {_taking(table, keyword)})")
         if model.auxiliary_weight > 0 and not config.data.conditions:
             problems.append("model.auxiliary_weight: AC-GAN heads classify the conditions, and data.conditions is empty; set it to 0 or add conditions")
-        for option, what in (("spectral_from", "narrows"), ("spectral_per_frequency", "sharpens")):
-            if getattr(loss, option) and loss.spectral_weight == 0:
-                problems.append(f"loss.{option}: it {what} the spectral loss, and loss.spectral_weight is 0; set a weight too")
-        if loss.mode_seeking_pool != 1 and loss.mode_seeking_weight == 0:
-            problems.append("loss.mode_seeking_pool: it pools the mode-seeking loss, and loss.mode_seeking_weight is 0; set a weight too")
+        for option, what, term, weight in LOSS_REFINEMENTS:
+            if getattr(loss, option) != GANLossConfig.model_fields[option].default and getattr(loss, weight) == 0:
+                problems.append(f"loss.{option}: it {what} the {term} loss, and loss.{weight} is 0; set a weight too")
         if loss.gp_weight != GANLossConfig.model_fields["gp_weight"].default and loss.kind != "wgan-gp":
             problems.append(f"loss.gp_weight: the gradient penalty belongs to loss.kind wgan-gp, not {loss.kind}")
         if config.eval.metric not in SELECTION_KEYS:
