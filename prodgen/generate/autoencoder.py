@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from prodgen.errors import ProdgenError
 from prodgen.fileio import atomic_path, write_json_atomic
 from prodgen.generate.photos import ProductPhotos
-from prodgen.generate.pipeline import SHIPPED_DIR, ProductGenerator, WrongKind, shipped_models
+from prodgen.generate.pipeline import SHIPPED_DIR, ProductGenerator, WrongKind, read_network, shipped_models
 from prodgen.models.sampling import to_model_range
 from prodgen.models.spec import build_encoder_from_spec
 from prodgen.train import checkpoint as ckpt
@@ -55,13 +55,14 @@ class ProductAutoencoder:
     @classmethod
     def load(cls, model: str | Path) -> ProductAutoencoder:
         """Any model `ProductGenerator.load` accepts, if it has an encoder (a VAE or VAE-GAN)."""
-        generator = ProductGenerator.load(model)
+        network = read_network(model)  # a checkpoint holds the encoder beside the generator: its tensors are read once
+        generator = ProductGenerator.from_network(model, *network)
         source = Path(generator.source)
         if (source / ENCODER_WEIGHTS).exists():
             spec = json.loads((source / ENCODER_SPEC).read_text(encoding="utf-8"))
             tensors, prefix = load_file(str(source / ENCODER_WEIGHTS)), ""
         elif ckpt.is_checkpoint(source) and "encoder" in (state := ckpt.read_state(source)):
-            spec, tensors, prefix = state["encoder"], ckpt.read_checkpoint(source).tensors, state["encoder_network"] + "."
+            spec, tensors, prefix = state["encoder"], network[0], state["encoder_network"] + "."
         else:
             with_encoder = [name for name in shipped_models() if (SHIPPED_DIR / name / ENCODER_WEIGHTS).exists()]
             raise NoEncoder(

@@ -92,14 +92,14 @@ class ProductGenerator:
 
     @classmethod
     def load(cls, model: str | Path) -> ProductGenerator:
-        tensors, prefix, spec, source = read_network(model)
+        return cls.from_network(model, *read_network(model))
+
+    @classmethod
+    def from_network(cls, model: str | Path, tensors: dict[str, torch.Tensor], prefix: str, spec: dict[str, Any], source: str) -> ProductGenerator:
+        """The generator in what `read_network(model)` returned: for callers that need the other tensors too."""
         if spec.get("kind") == "translator":
             family = "cyclegan" if spec.get("directions") else "pix2pix"
             raise WrongKind(f"{model} is an image-to-image translator (family {family}): use `prodgen translate`, not a command that samples new products.")
-        return cls._from_tensors(tensors, prefix, spec, source)
-
-    @classmethod
-    def _from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, spec: dict[str, Any], source: str) -> ProductGenerator:
         module = build_from_spec(spec)
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         return cls(module, spec, source)
