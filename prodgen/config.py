@@ -42,6 +42,8 @@ class DataConfig(Section):
         None, gt=0.0, lt=1.0, description="ADA: apply each augment policy with a probability p tuned so that E[sign(D(real))] stays near this (0.6 in the paper); null: always apply them"
     )
     ada_images: int = Field(100_000, ge=1, description="ADA: real images over which p can rise from 0 to 1 (the paper's 500k assumes GPU-sized runs)")
+    mirror: bool = Field(
+        False, description="train on every photo and on its left-right mirror image (StyleGAN2-ADA's --mirror): twice the images for a small catalog, for products whose mirror image is one too (no lettering)")
 
     @model_validator(mode="after")
     def _ada_needs_policies(self) -> DataConfig:

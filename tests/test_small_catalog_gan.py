@@ -500,3 +500,15 @@ def test_a_gan_trains_and_resumes_exactly_with_a_multi_scale_discriminator(tiny,
     resumed = train(config(**overrides, train__steps=4), resume=half.run_dir, show_progress=False)
     expected, got = losses(straight.run_dir), losses(resumed.run_dir)
     assert len(expected) == 4 and [got[s] for s in (3, 4)] == [expected[s] for s in (3, 4)]  # both scales came back with the checkpoint
+
+
+def test_a_gan_with_a_mirrored_catalog_trains_on_both_orientations(tiny, tmp_path, monkeypatch):
+    from prodgen.train.data import TrainingData
+
+    asked, read = [], TrainingData.read
+    monkeypatch.setattr(TrainingData, "read", lambda self, positions: (asked.append((len(self), positions)), read(self, positions))[1])
+    train(config(data__mirror=True, train__prefetch=0), runs_root=tmp_path, show_progress=False)
+    photos = asked[0][0]
+    drawn = torch.cat([positions for _, positions in asked])
+    assert len(drawn) == 6 * 8 and int(drawn.max()) < 2 * photos
+    assert int((drawn >= photos).sum()) > 8  # about half of the 48 draws are mirror images

@@ -37,6 +37,26 @@ def test_a_batch_keeps_the_asked_order(tiny):
     assert torch.equal(batch.codes, data.codes[positions])
 
 
+def test_a_mirrored_catalog_draws_each_photo_once_each_way_per_epoch(tiny):
+    catalog = load_catalog("tiny")
+    plain = TrainingData(catalog, DataConfig(catalog="tiny", pad_to=None))
+    data = TrainingData(catalog, DataConfig(catalog="tiny", pad_to=None, mirror=True))
+    n = len(data)
+    assert (plain.draws, data.draws) == (n, 2 * n)
+    # the tiny catalog's products are symmetric: noise shows which way an image faces
+    data.images = np.random.default_rng(0).integers(0, 256, catalog.images.shape, dtype=np.uint8)
+    before = data.images.copy()
+    photos = before[data.rows]
+    images, codes = data.read(torch.tensor([3, n + 3, n, 0]))
+    assert np.array_equal(images[0], photos[3]) and np.array_equal(images[3], photos[0])
+    assert np.array_equal(images[1], photos[3][:, ::-1]) and np.array_equal(images[2], photos[0][:, ::-1])
+    assert torch.equal(codes, data.codes[[3, 3, 0, 0]])
+    assert np.array_equal(data.images, before)  # mirroring a batch leaves the catalog alone
+    batches = GlobalBatches(data.draws, 8, 0, 1, seed=2)
+    epoch = torch.cat([batches.positions(0, k) for k in range(batches.per_epoch)])
+    assert batches.per_epoch == 2 * n // 8 and len(set(epoch.tolist())) == len(epoch)  # no photo-orientation twice
+
+
 def test_global_batches_are_shared_out_whatever_the_number_of_processes():
     one = GlobalBatches(100, 16, rank=0, world_size=1, seed=3)
     # one process reads DistributedSampler's order (what the engine read before DDP), in batches of 16

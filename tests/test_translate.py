@@ -152,6 +152,7 @@ def test_translate_refuses_what_it_cannot_use(tiny, tmp_path):
     ({"model__view": "cartoon"}, "unknown view 'cartoon'"),
     ({"eval__metric": "bpd"}, "validated by fid, kid, l1"),
     ({"data__augment": ["color"]}, "DiffAugment is not used by pix2pix"),
+    ({"data__mirror": True}, r"pix2pix mirrors its pairs itself \(model.flip\)"),
 ])
 def test_pix2pix_config_mistakes_are_named(overrides, message):
     from prodgen.errors import ProdgenError

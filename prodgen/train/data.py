@@ -52,6 +52,7 @@ class TrainingData:
         self.conditions, codes = catalog_conditions(catalog, config.conditions)
         self.codes = torch.from_numpy(codes[self.rows])
         self.pad_to = config.pad_to
+        self.mirror = config.mirror
         # Fashion-MNIST is light on black, photo catalogs are on white: pad with what is there.
         corner = float(np.median(read_rows(self.images, self.rows[:256])[:, 0, 0, :]))
         self.background = corner / 127.5 - 1
@@ -62,14 +63,26 @@ class TrainingData:
         return len(self.rows)
 
     @property
+    def draws(self) -> int:
+        """The images a shuffled epoch holds: each photo, and with data.mirror each photo mirrored too
+        (positions len(self) .. 2 * len(self) - 1), so an epoch shows both orientations once."""
+        return len(self.rows) * (2 if self.mirror else 1)
+
+    @property
     def model_size(self) -> tuple[int, int]:
         return (self.pad_to, self.pad_to) if self.pad_to else (self.height, self.width)
 
     def read(self, positions: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
         """The uint8 rows at these positions of the split, from disk, and their codes. Only I/O and
         numpy: the loader thread that calls it must not compete with training for torch's threads
-        (a conversion there cost catalog-64 about a fifth of its speed on 2 cores)."""
-        return read_rows(self.images, self.rows[positions.numpy()]), self.codes[positions]
+        (a conversion there cost catalog-64 about a fifth of its speed on 2 cores). Positions from
+        len(self) on are the photos mirrored left-right (see `draws`)."""
+        photos = positions % len(self.rows)
+        images = read_rows(self.images, self.rows[photos.numpy()])  # a copy: mirroring it leaves the catalog alone
+        mirrored = (positions >= len(self.rows)).numpy()
+        if mirrored.any():
+            images[mirrored] = images[mirrored, :, ::-1]
+        return images, self.codes[photos]
 
     def to_batch(self, images: np.ndarray, codes: torch.Tensor) -> Batch:
         return Batch(to_model_range(torch.from_numpy(images), self.pad_to, self.background), codes)

@@ -144,7 +144,7 @@ def train(
         torch.set_num_threads(config.train.threads or torch.get_num_threads())
         catalog = load_catalog(config.data.catalog)
         data = TrainingData(catalog, config.data)
-        batches = GlobalBatches(len(data), config.train.batch_size, env.rank, env.world_size, config.train.seed)
+        batches = GlobalBatches(data.draws, config.train.batch_size, env.rank, env.world_size, config.train.seed)
         family = family_class(config.family)(config, data, env)
         # rank 0 scores validation; made before seeding: fitting a missing feature network must not shift the run's randomness
         validator = family.make_validator(catalog, say) if (env.is_main and not dry_run) else None
@@ -154,7 +154,7 @@ def train(
         if dry_run:
             sizes = ", ".join(f"{name} {sum(p.numel() for p in net.parameters()):,}" for name, net in family.parallel.items())
             say(dump_yaml(config))
-            say(f"dry run: family {config.family}, {len(data)} train images {data.width}x{data.height}x{data.channels} (model size "
+            say(f"dry run: family {config.family}, {len(data)} train images{' (and their mirror images)' if data.mirror else ''} {data.width}x{data.height}x{data.channels} (model size "
                 f"{data.model_size}), conditions {data.conditions.names or 'none'}, parameters: {sizes}; nothing written.")
             return TrainResult(run_dir=Path(), step=0, stopped_because="dry run", best=None)
 

@@ -131,7 +131,7 @@ class CycleGAN(Family):
                           "width_mult": model.g_width, "norm": model.norm, "upsample": model.upsample, "dropout": 0.0}
 
     def domain_b_config(self) -> DataConfig:
-        return DataConfig(catalog=self.catalog_b.name, conditions=[], categories=self.config.model.categories_b, pad_to=None)
+        return DataConfig(catalog=self.catalog_b.name, conditions=[], categories=self.config.model.categories_b, pad_to=None, mirror=self.config.data.mirror)
 
     def describe(self, domain: str) -> str:
         catalog, categories = (self.config.data.catalog, self.config.data.categories) if domain == "a" else (self.catalog_b.name, self.config.model.categories_b)
@@ -160,7 +160,7 @@ class CycleGAN(Family):
         return {"opt_g": adam(("G_ab", "G_ba"), train.lr_g), "opt_d": adam(("D_a", "D_b"), train.lr_d)}
 
     def domain_b_batch(self, n: int, random: SharedRandom) -> torch.Tensor:
-        positions = random.integers(0, len(self.data_b), n).cpu()
+        positions = random.integers(0, self.data_b.draws, n).cpu()
         return self.data_b.batch(positions).images.to(self.env.device)
 
     def train_step(self, next_batch: Callable[[], Batch], random: SharedRandom) -> dict[str, float]:

@@ -105,6 +105,8 @@ class Pix2Pix(Family):
             problems.append(f"model.view: unknown view {config.model.view!r}; views: {', '.join(VIEWS)}")
         if config.eval.metric not in TRANSLATION_METRICS:
             problems.append(f"eval.metric: a pix2pix model is validated by {', '.join(TRANSLATION_METRICS)}, not {config.eval.metric!r}")
+        if config.data.mirror:  # a second mirror would flip some pairs back and draw others twice
+            problems.append("data.mirror: pix2pix mirrors its pairs itself (model.flip); set data.mirror: false")
         return problems
 
     def __init__(self, config, data, env):
